@@ -1,0 +1,47 @@
+# Two commands do all set-up on a fresh machine:
+#   make run   - create .venv from pinned dependencies, initialise db/, serve on 127.0.0.1:8000
+#   make test  - create .venv, then ruff, the rule files' own tests and the whole pytest suite
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint bench bench-audit install init-db clean help
+
+help:
+	@echo "make run    - set up .venv and db/, then serve on $(HOST):$(PORT)"
+	@echo "make test   - set up .venv, then ruff + rules check + pytest"
+	@echo "make bench  - engine, HTTP and CDS Hooks benchmarks (figures for the README)"
+
+$(STAMP): requirements-dev.lock requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+init-db: $(STAMP)
+	$(BIN)/referral-api init-db
+
+run: init-db
+	$(BIN)/referral-api serve --host $(HOST) --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/referral-api rules check
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_engine.py
+	$(BIN)/python scripts/bench_http.py
+	$(BIN)/python scripts/bench_cds.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,20 @@
+"""gunicorn settings for the decision service (``referral-api serve`` uses this file)."""
+
+import os
+
+bind = os.environ.get("REFERRAL_API_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("REFERRAL_API_WORKERS", "2"))
+worker_class = "sync"
+# No preload: the app (and any SQLite connection) is created in each worker after the fork.
+preload_app = False
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+# Bound request line and headers: bodies are bounded by the app (64 KiB).
+limit_request_line = 8190
+limit_request_fields = 100
+# Access log without the query string: audit filters such as ?patient= carry patient ids.
+accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
+errorlog = "-"
+loglevel = os.environ.get("REFERRAL_API_LOG_LEVEL", "info")

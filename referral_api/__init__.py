@@ -1,0 +1,147 @@
+"""Spine-MRI referral decision support: the Flask application factory.
+
+``create_app`` wires settings, rule sets, the decision log and the blueprints. It opens no
+database connection: connections are opened lazily in each worker after gunicorn forks.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from .config import MAX_BODY_BYTES, load_settings
+from .context import EXTENSION, Services
+from .decision_log import IdempotencyConflict, LogUnavailable, SQLiteDecisionLog
+from .keys import KeyStore
+from .problem import ProblemError, problem_response
+from .ruleset import load_registry
+from .schemas import RequestLoader
+from .secret_key import derive_key, load_secret
+from .service import DecisionService, NoRulesetInForce
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create the app; ``test_config`` overrides the ``REFERRAL_API_*`` settings."""
+    settings = load_settings(test_config)
+    app = Flask(__name__)
+    secret = load_secret(settings.db_dir, settings.secret_key)
+    registry = load_registry(settings.rules_dir)
+    decision_log = SQLiteDecisionLog(settings.database)
+    patient_key = derive_key(secret, "patient-reference")
+    services = Services(
+        settings=settings,
+        registry=registry,
+        vocabulary=registry.vocabulary,
+        log=decision_log,
+        keys=KeyStore(decision_log),
+        decisions=DecisionService(registry, decision_log, patient_key),
+        request_schema=RequestLoader(registry.vocabulary),
+        patient_key=patient_key,
+        session_key=derive_key(secret, "session"),
+    )
+    app.extensions[EXTENSION] = services
+    app.config.update(
+        SECRET_KEY=services.session_key,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=bool(settings.public_url
+                                   and settings.public_url.startswith("https://")),
+        SESSION_COOKIE_NAME="referral_session",
+        TESTING=settings.testing,
+        JSON_SORT_KEYS=False,
+    )
+
+    from . import api
+
+    app.register_blueprint(api.bp)
+
+    from .openapi import build_openapi
+
+    app.extensions["referral_api.openapi"] = build_openapi(app, registry.vocabulary)
+    _install_request_hooks(app)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _request_id() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.match(given) else str(uuid.uuid4())
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers["X-Request-ID"] = getattr(g, "request_id", None) or str(uuid.uuid4())
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.path.startswith("/v1/"):
+            # Decision records are patient data: never kept by shared caches.
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ProblemError)
+    def _problem(err: ProblemError) -> Response:
+        return problem_response(err)
+
+    @app.errorhandler(LogUnavailable)
+    def _log_down(_: LogUnavailable) -> Response:
+        log.error("decision log unavailable; answered 503", extra={"request_id": g.get(
+            "request_id")})
+        return problem_response(ProblemError(
+            503, "The decision could not be recorded, so none is returned. Try again later.",
+            headers={"Retry-After": "5"}))
+
+    @app.errorhandler(NoRulesetInForce)
+    def _no_rules(_: NoRulesetInForce) -> Response:
+        return problem_response(ProblemError(503, "No rule set version is in force."))
+
+    @app.errorhandler(IdempotencyConflict)
+    def _conflict(_: IdempotencyConflict) -> Response:
+        return problem_response(ProblemError(
+            422, "This Idempotency-Key was already used with a different body."))
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException) -> Response:
+        status = err.code or 500
+        detail = {
+            404: "No resource at this URL.",
+            405: "This method is not allowed on this resource.",
+            413: f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.",
+        }.get(status, err.description or "")
+        headers = {}
+        if status == 405 and err.valid_methods:  # type: ignore[attr-defined]
+            headers["Allow"] = ", ".join(err.valid_methods)  # type: ignore[attr-defined]
+        return problem_response(ProblemError(status, detail, headers=headers))
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Response:
+        # The traceback goes to the server log (no request body is attached to it); the
+        # client sees only the request id to quote.
+        log.exception("unhandled error (request %s)", g.get("request_id"))
+        return problem_response(ProblemError(
+            500, f"Internal error; quote request id {g.get('request_id')} to support."))

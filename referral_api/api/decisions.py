@@ -1,0 +1,95 @@
+"""``POST /v1/decisions`` and ``GET /v1/decisions/{id}``: evaluate-and-record, read one."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Response, json, request
+from marshmallow import ValidationError
+
+from ..auth import current_principal, require_role
+from ..canonical import canonical_json
+from ..context import services
+from ..decision_log import IdempotencyConflict
+from ..jsonbody import read_json
+from ..problem import ProblemError, validation_problem
+from . import bp
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> Response:
+    """Compact JSON (the hot path: no pretty-printing, no key sorting)."""
+    return Response(json.dumps(body, separators=(",", ":"), sort_keys=False), status=status,
+                    mimetype="application/json", headers=headers)
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 128 or not key.isprintable():
+        raise ProblemError(422, "Idempotency-Key must be 1 to 128 printable characters.",
+                           errors={IDEMPOTENCY_HEADER: ["1 to 128 printable characters."]})
+    return key
+
+
+@bp.post("/v1/decisions")
+@require_role("evaluator")
+def create_decision() -> Response:
+    """Evaluate a referral and record the decision before answering."""
+    started = time.perf_counter()
+    svc = services()
+    data = read_json(request)
+    key = _idempotency_key()
+    try:
+        validated = svc.request_schema.load(data)
+    except ValidationError as err:
+        raise validation_problem(err) from None
+    body_sha256 = None
+    if key is not None:
+        import hashlib
+
+        body_sha256 = hashlib.sha256(canonical_json(data)).hexdigest()
+    principal = current_principal()
+    try:
+        record, created = svc.decisions.decide(
+            validated,
+            channel="api",
+            client=principal.label,
+            idempotency_key=key,
+            body_sha256=body_sha256,
+            started=started,
+        )
+    except IdempotencyConflict:
+        raise ProblemError(
+            422, "This Idempotency-Key was already used with a different body.",
+            errors={IDEMPOTENCY_HEADER: ["already used with a different body"]}) from None
+    body = svc.decisions.response_body(record)
+    location = f"/v1/decisions/{record['decision_id']}"
+    return json_response(body, 201 if created else 200, {"Location": location})
+
+
+@bp.get("/v1/decisions/<decision_id>")
+@require_role("auditor")
+def get_decision(decision_id: str) -> Response:
+    """One decision record, with its feedback and chain hashes."""
+    svc = services()
+    record = svc.log.get(decision_id) if _looks_like_uuid(decision_id) else None
+    svc.log.record_access(current_principal().label, "get_decision",
+                          {"decision_id": decision_id, "found": record is not None})
+    if record is None:
+        raise ProblemError(404, "No decision has this id.")
+    return json_response(record)
+
+
+def _looks_like_uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

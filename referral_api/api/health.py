@@ -1,0 +1,46 @@
+"""Liveness, readiness and the OpenAPI document: public by contract."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Response, current_app
+
+from ..context import services
+from ..decision_log import LogUnavailable
+from . import bp
+from .decisions import json_response
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The process is alive."""
+    return json_response({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Ready when the log is writable and a rule set is in force; else 503."""
+    svc = services()
+    checks: dict[str, str] = {}
+    try:
+        svc.log.ping()
+        checks["database"] = "writable"
+    except LogUnavailable:
+        checks["database"] = "unavailable"
+    try:
+        in_force = svc.registry.in_force(datetime.now(UTC)).version
+        checks["rulesets"] = f"{len(svc.registry.versions())} loaded"
+    except LookupError:
+        in_force = None
+        checks["rulesets"] = "none in force"
+    ready = checks["database"] == "writable" and in_force is not None
+    body = {"status": "ready" if ready else "not ready", "checks": checks,
+            "ruleset_in_force": in_force}
+    return json_response(body, 200 if ready else 503)
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """The OpenAPI 3.1 document, generated once from the marshmallow schemas."""
+    return Response(current_app.extensions["referral_api.openapi"], mimetype="application/json")

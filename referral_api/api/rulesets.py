@@ -1,0 +1,45 @@
+"""Rule set versions and the vocabulary, read-only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Response
+
+from ..auth import require_role
+from ..context import services
+from ..problem import ProblemError
+from . import bp
+from .decisions import json_response
+
+
+@bp.get("/v1/rulesets")
+@require_role("evaluator", "auditor")
+def list_rulesets() -> Response:
+    """Every loaded version, and which one is in force now."""
+    registry = services().registry
+    try:
+        in_force = registry.in_force(datetime.now(UTC)).version
+    except LookupError:
+        in_force = None
+    items = [{**rs.summary(), "in_force": rs.version == in_force}
+             for rs in registry.versions()]
+    return json_response({"in_force": in_force, "rulesets": items})
+
+
+@bp.get("/v1/rulesets/<version>")
+@require_role("evaluator", "auditor")
+def get_ruleset(version: str) -> Response:
+    """One version's scenarios, sources and ratings."""
+    try:
+        ruleset = services().registry.get(version)
+    except KeyError:
+        raise ProblemError(404, "No rule set version of that name is loaded.") from None
+    return json_response(ruleset.to_json())
+
+
+@bp.get("/v1/vocabulary")
+@require_role("evaluator")
+def get_vocabulary() -> Response:
+    """Findings, contraindications and procedures with labels and standard codes."""
+    return json_response(services().vocabulary.to_json())

@@ -1,0 +1,191 @@
+"""The ``referral-api`` command line (click): set-up, keys, rules, the log, serving.
+
+Commands that only need the database or the rules directory do not build the web app, so
+they work before the first ``init-db`` and never load what they do not use.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .config import PROJECT_ROOT, Settings, load_settings
+from .keys import ROLES
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _open_db(settings: Settings):  # noqa: ANN202 - sqlite_utils.Database
+    from .db import connect
+
+    if not settings.database.exists():
+        raise click.ClickException(
+            f"no database at {settings.database}: run `referral-api init-db` first")
+    return connect(settings.database)
+
+
+def _log(settings: Settings):  # noqa: ANN202 - SQLiteDecisionLog
+    from .decision_log import SQLiteDecisionLog
+
+    if not settings.database.exists():
+        raise click.ClickException(
+            f"no database at {settings.database}: run `referral-api init-db` first")
+    return SQLiteDecisionLog(settings.database)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="referral-api")
+def main() -> None:
+    """Spine-MRI referral decision support: set-up, keys, rules, decision log, server."""
+
+
+@main.command("init-db")
+@click.option("--no-admin-key", is_flag=True, help="Do not create a first admin key.")
+def init_db(no_admin_key: bool) -> None:
+    """Create or migrate the database and, when none exists, the secret key.
+
+    Idempotent. Run it before the server starts (the workers never create anything). When the
+    database has no active admin key, a first one is created and printed once.
+    """
+    from .db import connect
+    from .keys import KeyStore
+    from .migrations import migrate
+    from .secret_key import ensure_secret
+
+    settings = _settings()
+    settings.db_dir.mkdir(parents=True, exist_ok=True)
+    ensure_secret(settings.db_dir, settings.secret_key)
+    db = connect(settings.database)
+    try:
+        applied = migrate(db)
+    finally:
+        db.close()
+    if applied:
+        click.echo(f"database {settings.database}: applied {', '.join(applied)}")
+    else:
+        click.echo(f"database {settings.database}: up to date")
+    if no_admin_key:
+        return
+    keys = KeyStore(_log(settings))
+    if keys.count("admin") == 0:
+        _, token = keys.create(["admin"], "first-admin")
+        click.echo("No admin key existed; created one (shown only now, store it safely):")
+        click.echo(f"  {token}")
+
+
+@main.group()
+def keys() -> None:
+    """Manage API keys (stored only as hashes)."""
+
+
+@keys.command("create")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ROLES),
+              help="A role of the key; repeat for several.")
+@click.option("--label", required=True, help="Who holds the key (recorded with decisions).")
+def keys_create(roles: tuple[str, ...], label: str) -> None:
+    """Create a key; prints the key, and nothing else, on standard output."""
+    from .keys import KeyStore
+
+    _, token = KeyStore(_log(_settings())).create(list(roles), label)
+    click.echo(token)
+
+
+@keys.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include revoked keys.")
+def keys_list(show_all: bool) -> None:
+    """List keys: id, label, roles, created, revoked (never the secret)."""
+    from .keys import KeyStore
+
+    rows = KeyStore(_log(_settings())).list()
+    click.echo(f"{'KEY_ID':<14}{'LABEL':<24}{'ROLES':<28}{'CREATED':<26}REVOKED")
+    for key in rows:
+        if key.revoked_at and not show_all:
+            continue
+        click.echo(f"{key.key_id:<14}{key.label[:23]:<24}{','.join(key.roles):<28}"
+                   f"{key.created_at:<26}{key.revoked_at or '-'}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by its id (see `keys list`)."""
+    from .keys import KeyStore
+
+    if not KeyStore(_log(_settings())).revoke(key_id):
+        raise click.ClickException(f"no active key with id {key_id}")
+    click.echo(f"revoked {key_id}")
+
+
+@main.group()
+def rules() -> None:
+    """Validate, test and publish rule set versions."""
+
+
+@rules.command("check")
+@click.option("--rules-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Default: REFERRAL_API_RULES_DIR or rules/.")
+def rules_check(rules_dir: Path | None) -> None:
+    """Validate every rule file, run their embedded tests, verify published hashes."""
+    from .rulecheck import check
+
+    report = check(rules_dir or _settings().rules_dir)
+    for line in report.lines():
+        click.echo(line)
+    sys.exit(0 if report.ok else 1)
+
+
+@rules.command("publish")
+@click.argument("version")
+@click.option("--rules-dir", type=click.Path(path_type=Path, file_okay=False))
+def rules_publish(version: str, rules_dir: Path | None) -> None:
+    """Record VERSION's hash in the lock: from then on its files are immutable."""
+    from .ruleset import RuleError, publish
+
+    try:
+        digest = publish(rules_dir or _settings().rules_dir, version)
+    except (RuleError, KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"published {version} sha256 {digest}")
+
+
+@main.group()
+def decisions() -> None:
+    """Read and verify the decision log."""
+
+
+@decisions.command("verify")
+@click.option("--expect-head", help="A head hash saved earlier (detects a cut tail).")
+@click.option("--expect-count", type=int, help="The record count saved with that head.")
+def decisions_verify(expect_head: str | None, expect_count: int | None) -> None:
+    """Walk the hash chains; exit 0 when they hold, 1 naming the first bad record."""
+    report = _log(_settings()).verify(expect_head=expect_head, expect_count=expect_count)
+    ok = True
+    for name, part in report.items():
+        if part.get("ok"):
+            click.echo(f"{name}: ok, {part['checked']} records, head {part.get('head')}")
+        else:
+            ok = False
+            click.echo(f"{name}: BROKEN at {part.get('first_bad')}: {part.get('reason')} "
+                       f"({part.get('checked')} checked)")
+    sys.exit(0 if ok else 1)
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, type=int, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Serve with gunicorn and the project's gunicorn.conf.py."""
+    conf = PROJECT_ROOT / "gunicorn.conf.py"
+    args = ["gunicorn", "--config", str(conf), "--bind", f"{host}:{port}", "wsgi:app"]
+    os.chdir(PROJECT_ROOT)
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    os.execv(str(gunicorn), args)  # noqa: S606 - replaces this process with the server
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Settings read from the environment (``REFERRAL_API_*``), with embedded defaults.
+
+The names are binding (``shared/spec/api-v1.md``, Operations). Everything is resolved once,
+when the app is created, so a request never touches ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: The repository root: defaults are relative to it so ``make run`` works from a clean clone.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration of one app instance."""
+
+    database: Path
+    rules_dir: Path
+    secret_key: str | None
+    public_url: str | None
+    cds_clients: Path | None
+    cors_origins: tuple[str, ...] = ()
+    pama_gcode: str | None = None
+    testing: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def db_dir(self) -> Path:
+        """Folder holding the database and, when no secret is configured, ``secret.key``."""
+        return self.database.parent
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.replace(",", " ").split() if part.strip())
+
+
+def _path(value: str | os.PathLike[str] | None, default: Path | None) -> Path | None:
+    if value in (None, ""):
+        return default
+    path = Path(value)
+    return path if path.is_absolute() else (Path.cwd() / path)
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Build :class:`Settings` from ``REFERRAL_API_*`` variables, then ``overrides``.
+
+    ``overrides`` uses the short names of ``create_app(test_config)``: ``DATABASE``,
+    ``RULES_DIR``, ``SECRET_KEY``, ``PUBLIC_URL``, ``CDS_CLIENTS``, ``CORS_ORIGINS``,
+    ``PAMA_GCODE``, ``TESTING``.
+    """
+    env = {key[len("REFERRAL_API_") :]: value for key, value in os.environ.items()
+           if key.startswith("REFERRAL_API_")}
+    merged: dict[str, Any] = {**env, **(overrides or {})}
+    cors = merged.get("CORS_ORIGINS")
+    public_url = merged.get("PUBLIC_URL") or None
+    return Settings(
+        database=_path(merged.get("DATABASE"), PROJECT_ROOT / "db" / "decisions.sqlite"),
+        rules_dir=_path(merged.get("RULES_DIR"), PROJECT_ROOT / "rules"),
+        secret_key=merged.get("SECRET_KEY") or None,
+        public_url=public_url.rstrip("/") if public_url else None,
+        cds_clients=_path(merged.get("CDS_CLIENTS"), None),
+        cors_origins=tuple(cors) if isinstance(cors, list | tuple) else _split(cors),
+        pama_gcode=merged.get("PAMA_GCODE") or None,
+        testing=bool(merged.get("TESTING", False)),
+        extra={k: v for k, v in (overrides or {}).items() if k not in _KNOWN},
+    )
+
+
+_KNOWN = {"DATABASE", "RULES_DIR", "SECRET_KEY", "PUBLIC_URL", "CDS_CLIENTS", "CORS_ORIGINS",
+          "PAMA_GCODE", "TESTING"}

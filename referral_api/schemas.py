@@ -1,0 +1,266 @@
+"""marshmallow 4 schemas: they validate requests and, through apispec, document the API.
+
+Schemas that depend on the vocabulary (codes are enums) are built by :func:`build_schemas`
+once per app, never per request: creating a schema object costs more than loading with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+from .vocabulary import Vocabulary
+
+REGIONS = ("cervical", "thoracic", "lumbar")
+SEXES = ("female", "male", "other", "unknown")
+RATINGS = ("usually_appropriate", "may_be_appropriate", "usually_not_appropriate", "not_covered")
+URGENCIES = ("emergent", "urgent", "routine", "none")
+SAFETY_STATUSES = ("clear", "caution", "contraindicated")
+CHANNELS = ("api", "cds-hooks", "form")
+FEEDBACK_OUTCOMES = ("accepted", "overridden")
+
+
+class StrictNumber(fields.Float):
+    """A JSON number: refuses strings and booleans that ``fields.Float`` would coerce."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError("Must be a number.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictString(fields.String):
+    """A string with its length bounded (bounds given by ``validate.Length``)."""
+
+
+def _code_list(codes: list[str], kind: str, max_items: int) -> fields.List:
+    allowed = frozenset(codes)
+
+    def check(value: str) -> None:
+        if value not in allowed:
+            raise ValidationError(f"Unknown {kind} code '{value[:64]}'.")
+
+    return fields.List(
+        fields.String(validate=check, metadata={"enum": codes}),
+        load_default=list,
+        validate=validate.Length(max=max_items, error=f"At most {max_items} {kind} codes."),
+        metadata={"description": f"{kind} codes present (vocabulary), at most {max_items}"},
+    )
+
+
+class PatientSchema(Schema):
+    """The patient facts the rules need; ``reference`` is stored only as a keyed hash."""
+
+    class Meta:
+        unknown = RAISE
+
+    age = fields.Integer(required=True, strict=True, validate=validate.Range(0, 120),
+                         metadata={"description": "years"})
+    sex = fields.String(validate=validate.OneOf(SEXES))
+    reference = fields.String(validate=validate.Length(1, 128),
+                              metadata={"description": "caller's patient id; stored hashed"})
+
+
+def build_request_schema_class(vocabulary: Vocabulary) -> type[Schema]:
+    """The ``POST /v1/decisions`` body schema, with the vocabulary's codes as enums."""
+    procedures = list(vocabulary.procedures)
+    findings = list(vocabulary.findings)
+    contraindications = list(vocabulary.contraindications)
+
+    class DecisionRequestSchema(Schema):
+        """Body of ``POST /v1/decisions``."""
+
+        class Meta:
+            unknown = RAISE
+            ordered = True
+
+        patient = fields.Nested(PatientSchema, required=True)
+        region = fields.String(required=True, validate=validate.OneOf(REGIONS))
+        requested_procedure = fields.String(
+            validate=validate.OneOf(procedures),
+            metadata={"description": "default: MRI of the region without contrast"},
+        )
+        symptom_duration_weeks = StrictNumber(
+            required=True, allow_nan=False, validate=validate.Range(0, 5200))
+        conservative_care_weeks = StrictNumber(
+            load_default=0.0, allow_nan=False, validate=validate.Range(0, 5200))
+        intervention_candidate = fields.Boolean(load_default=False, truthy={True},
+                                                falsy={False})
+        findings = _code_list(findings, "finding", 64)
+        contraindications = _code_list(contraindications, "contraindication", 16)
+        egfr = StrictNumber(allow_nan=False, validate=validate.Range(0, 200),
+                            metadata={"description": "mL/min/1.73 m²"})
+        ordering_clinician = fields.String(validate=validate.Length(1, 128))
+
+        @validates_schema(skip_on_field_errors=True)
+        def _procedure_in_region(self, data: dict[str, Any], **_: Any) -> None:
+            code = data.get("requested_procedure")
+            if code is not None and vocabulary.procedures[code].region != data["region"]:
+                raise ValidationError(
+                    f"Procedure '{code}' is not a study of the {data['region']} region.",
+                    field_name="requested_procedure",
+                )
+
+    return DecisionRequestSchema
+
+
+class RequestLoader:
+    """Validates a decision request and applies the contract's defaults."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.schema_class = build_request_schema_class(vocabulary)
+        self.schema = self.schema_class()
+        self._vocabulary = vocabulary
+
+    def load(self, data: Any) -> dict[str, Any]:
+        """Validate ``data``; raises ``ValidationError`` naming each bad field."""
+        if not isinstance(data, dict):
+            raise ValidationError({"$": ["The body must be a JSON object."]})
+        loaded: dict[str, Any] = self.schema.load(data)
+        if "requested_procedure" not in loaded:
+            loaded["requested_procedure"] = self._vocabulary.default_procedure(
+                loaded["region"]).code
+        # Duplicates carry no meaning; keep first occurrence so input order stays readable.
+        loaded["findings"] = list(dict.fromkeys(loaded["findings"]))
+        loaded["contraindications"] = list(dict.fromkeys(loaded["contraindications"]))
+        return loaded
+
+
+# --- Response schemas: they document the contract (OpenAPI) and are checked by tests. -----
+
+
+class ProcedureRatingSchema(Schema):
+    code = fields.String(required=True)
+    cpt = fields.List(fields.String(), required=True)
+    rating = fields.String(required=True, validate=validate.OneOf(RATINGS))
+
+
+class ScenarioRefSchema(Schema):
+    id = fields.String(required=True)
+    title = fields.String(required=True)
+    sources = fields.List(fields.String(), required=True)
+
+
+class AlertSchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class SafetySchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(SAFETY_STATUSES))
+    alerts = fields.List(fields.Nested(AlertSchema), required=True)
+
+
+class CounterfactualSchema(Schema):
+    finding = fields.String(required=True)
+    appropriateness = fields.String(required=True, validate=validate.OneOf(RATINGS))
+    urgency = fields.String(required=True, validate=validate.OneOf(URGENCIES))
+    scenario = fields.String(required=True)
+
+
+class AssumptionSchema(Schema):
+    field = fields.String(required=True)
+    assumed = fields.Raw(required=True)
+    message = fields.String(required=True)
+
+
+class RulesetRefSchema(Schema):
+    id = fields.String(required=True)
+    version = fields.String(required=True)
+    sha256 = fields.String(required=True)
+
+
+class DecisionSchema(Schema):
+    """The body of ``201`` from ``POST /v1/decisions``."""
+
+    decision_id = fields.UUID(required=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    region = fields.String(required=True, validate=validate.OneOf(REGIONS))
+    requested_procedure = fields.Nested(ProcedureRatingSchema, required=True)
+    appropriateness = fields.String(required=True, validate=validate.OneOf(RATINGS))
+    urgency = fields.String(required=True, validate=validate.OneOf(URGENCIES))
+    scenario = fields.Nested(ScenarioRefSchema, required=True)
+    also_matched = fields.List(fields.String(), required=True)
+    recommended_procedures = fields.List(fields.Nested(ProcedureRatingSchema), required=True)
+    reasons = fields.List(fields.String(), required=True)
+    safety = fields.Nested(SafetySchema, required=True)
+    would_change_if = fields.List(fields.Nested(CounterfactualSchema), required=True)
+    assumptions = fields.List(fields.Nested(AssumptionSchema), required=True)
+    ruleset = fields.Nested(RulesetRefSchema, required=True)
+
+
+class FeedbackSchema(Schema):
+    outcome = fields.String(required=True, validate=validate.OneOf(FEEDBACK_OUTCOMES))
+    outcome_timestamp = fields.String(allow_none=True)
+    override_reason = fields.Raw(allow_none=True)
+    accepted_suggestions = fields.Raw(allow_none=True)
+    received_at = fields.String()
+    client = fields.String()
+
+
+class ChainSchema(Schema):
+    seq = fields.Integer(required=True)
+    prev_hash = fields.String(required=True)
+    hash = fields.String(required=True)
+
+
+class DecisionRecordSchema(DecisionSchema):
+    """A logged decision as auditors read it: the response fields plus provenance."""
+
+    input = fields.Dict(metadata={"description": "the request as validated; patient "
+                                                 "reference replaced by its keyed hash"})
+    client = fields.String(required=True)
+    ordering_clinician = fields.String(allow_none=True)
+    engine_version = fields.String(required=True)
+    latency_ms = fields.Float(required=True)
+    hook_instance = fields.String(allow_none=True)
+    feedback = fields.List(fields.Nested(FeedbackSchema), required=True)
+    chain = fields.Nested(ChainSchema, required=True)
+
+
+class RulesetSummarySchema(Schema):
+    id = fields.String(required=True)
+    version = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("draft", "active", "retired")))
+    effective_from = fields.Date(required=True)
+    sha256 = fields.String(required=True)
+    in_force = fields.Boolean(required=True)
+
+
+class RulesetListSchema(Schema):
+    in_force = fields.String(allow_none=True, required=True,
+                             metadata={"description": "the version in force now"})
+    rulesets = fields.List(fields.Nested(RulesetSummarySchema), required=True)
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True)
+
+
+class ReadySchema(Schema):
+    status = fields.String(required=True)
+    checks = fields.Dict(required=True)
+    ruleset_in_force = fields.String(allow_none=True)

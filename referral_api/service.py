@@ -1,0 +1,106 @@
+"""Evaluate a validated request and record it: the one path every channel takes.
+
+API, CDS Hooks and the web form all call :meth:`DecisionService.decide`, so each decision is
+evaluated by the same engine under the rule set in force and is durably logged before anyone
+sees it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from . import engine
+from .decision_log import DecisionLog, NewDecision
+from .ruleset import RuleRegistry
+from .secret_key import patient_hash
+
+#: The fields of a record that make up the public ``POST /v1/decisions`` body.
+RESPONSE_FIELDS = (
+    "decision_id", "created_at", "channel", "region", "requested_procedure", "appropriateness",
+    "urgency", "scenario", "also_matched", "recommended_procedures", "reasons", "safety",
+    "would_change_if", "assumptions", "ruleset",
+)
+
+
+class NoRulesetInForce(LookupError):
+    """No active rule set version is in force at the decision time."""
+
+
+class DecisionService:
+    """Runs the engine under the rule set in force and appends the result to the log."""
+
+    def __init__(self, registry: RuleRegistry, log: DecisionLog, patient_key: bytes) -> None:
+        self.registry = registry
+        self.log = log
+        self._patient_key = patient_key
+
+    def patient_hash(self, reference: str) -> str:
+        """The keyed hash under which a patient reference is stored and searched."""
+        return patient_hash(self._patient_key, reference)
+
+    def evaluate(self, request: Mapping[str, Any], at: datetime | None = None) -> dict[str, Any]:
+        """Engine output for ``request`` under the version in force at ``at`` (no logging)."""
+        try:
+            ruleset = self.registry.in_force(at or datetime.now(UTC))
+        except LookupError as exc:
+            raise NoRulesetInForce(str(exc)) from None
+        return engine.evaluate(request, ruleset, self.registry.vocabulary)
+
+    def decide(
+        self,
+        request: Mapping[str, Any],
+        *,
+        channel: str,
+        client: str,
+        ordering_clinician: str | None = None,
+        assumptions: Sequence[Mapping[str, Any]] = (),
+        hook_instance: str | None = None,
+        order_ref: str | None = None,
+        idempotency_key: str | None = None,
+        body_sha256: str | None = None,
+        at: datetime | None = None,
+        started: float | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Evaluate and log; returns ``(record, created)``.
+
+        ``created`` is False when an idempotent repeat returned the original record. Raises
+        ``LogUnavailable`` (the caller answers 503: nothing is returned unlogged),
+        ``IdempotencyConflict`` and :class:`NoRulesetInForce`.
+        """
+        started = time.perf_counter() if started is None else started
+        output = self.evaluate(request, at)
+        if assumptions:
+            output["assumptions"] = [dict(a) for a in assumptions]
+        stored_input = dict(request)
+        patient = dict(request.get("patient") or {})
+        reference = patient.pop("reference", None)
+        hashed = self.patient_hash(reference) if reference else None
+        if hashed:
+            patient["reference"] = hashed
+        stored_input["patient"] = patient
+        ruleset = output["ruleset"]
+        new = NewDecision(
+            channel=channel,
+            client=client,
+            ordering_clinician=ordering_clinician or request.get("ordering_clinician"),
+            patient_hash=hashed,
+            input=stored_input,
+            output=output,
+            ruleset_version=ruleset["version"],
+            ruleset_sha256=ruleset["sha256"],
+            engine_version=engine.ENGINE_VERSION,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            hook_instance=hook_instance,
+            order_ref=order_ref,
+            idempotency_key=idempotency_key,
+            body_sha256=body_sha256,
+        )
+        return self.log.append(new)
+
+    @staticmethod
+    def response_body(record: Mapping[str, Any]) -> dict[str, Any]:
+        """The public decision: the contract's response fields, in the contract's order."""
+        return {name: record[name] for name in RESPONSE_FIELDS}
