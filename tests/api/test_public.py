@@ -1,0 +1,70 @@
+"""Public endpoints, rule sets, vocabulary and the OpenAPI document."""
+
+from __future__ import annotations
+
+from tests.conftest import auth
+
+
+def test_health_and_ready(client) -> None:  # noqa: ANN001
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.get_json()
+    assert body["status"] == "ready"
+    assert body["ruleset_in_force"] == "2026.1.0"
+
+
+def test_ready_is_503_when_database_unwritable(tmp_path) -> None:  # noqa: ANN001
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, DATABASE=str(tmp_path / "missing-dir" / "x.sqlite"))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["database"] == "unavailable"
+
+
+def test_security_headers(client) -> None:  # noqa: ANN001
+    response = client.get("/healthz")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_openapi_document_is_public_and_generated(client) -> None:  # noqa: ANN001
+    doc = client.get("/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.")
+    body_schema = doc["components"]["schemas"]["DecisionRequest"]
+    assert {"patient", "region", "symptom_duration_weeks"} <= set(body_schema["required"])
+    finding_enum = body_schema["properties"]["findings"]["items"]["enum"]
+    assert "saddle_anesthesia" in finding_enum
+    assert "/v1/decisions" in doc["paths"]
+
+
+def test_rulesets(client, keys) -> None:  # noqa: ANN001
+    listing = client.get("/v1/rulesets", headers=auth(keys["evaluator"])).get_json()
+    assert listing["in_force"] == "2026.1.0"
+    (current,) = [r for r in listing["rulesets"] if r["version"] == "2026.1.0"]
+    assert current["status"] == "active"
+    assert current["in_force"] is True
+    one = client.get("/v1/rulesets/2026.1.0", headers=auth(keys["auditor"]))
+    assert one.status_code == 200
+    assert client.get("/v1/rulesets/1999.0.0", headers=auth(keys["auditor"])).status_code == 404
+
+
+def test_vocabulary(client, keys) -> None:  # noqa: ANN001
+    response = client.get("/v1/vocabulary", headers=auth(keys["evaluator"]))
+    assert response.status_code == 200
+    assert "saddle_anesthesia" in response.get_data(as_text=True)
+    assert client.get("/v1/vocabulary", headers=auth(keys["clinician"])).status_code == 403
+    assert client.get("/v1/vocabulary").status_code == 401
+
+
+def test_failed_authentication_is_rate_limited_not_before_20(client) -> None:  # noqa: ANN001
+    from referral_api.auth import limiter
+
+    limiter._failures.clear()
+    statuses = [client.get("/v1/rulesets", headers=auth("rk_bad_bad")).status_code
+                for _ in range(25)]
+    limiter._failures.clear()
+    assert statuses[:20] == [401] * 20
+    assert 429 in statuses[20:]

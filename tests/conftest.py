@@ -1,0 +1,97 @@
+"""Shared fixtures: an app on a temporary database, and one API key per role.
+
+Every test that needs the service uses ``app``/``client``; nothing touches ``db/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from referral_api import create_app
+from referral_api.config import PROJECT_ROOT
+from referral_api.db import connect
+from referral_api.keys import KeyStore
+from referral_api.migrations import migrate
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+SHARED = PROJECT_ROOT.parent / "shared"
+
+
+def make_app(tmp_path: Path, **overrides: Any):  # noqa: ANN201 - Flask
+    """An app on a fresh migrated database under ``tmp_path``."""
+    database = tmp_path / "decisions.sqlite"
+    db = connect(database)
+    migrate(db)
+    db.close()
+    config = {"TESTING": True, "DATABASE": str(database), "SECRET_KEY": TEST_SECRET,
+              "RULES_DIR": str(PROJECT_ROOT / "rules"), **overrides}
+    return create_app(config)
+
+
+@pytest.fixture
+def app(tmp_path: Path):  # noqa: ANN201 - Flask
+    """The service on a temporary database with the real rules."""
+    application = make_app(tmp_path)
+    yield application
+    application.extensions["referral_api"].log.close()
+
+
+@pytest.fixture
+def client(app):  # noqa: ANN001, ANN201
+    """A Flask test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def keys(app) -> dict[str, str]:  # noqa: ANN001
+    """A plaintext key per role: ``keys["evaluator"]``, ``keys["auditor"]``, …"""
+    store: KeyStore = app.extensions["referral_api"].keys
+    return {role: store.create([role], f"test-{role}")[1]
+            for role in ("evaluator", "clinician", "auditor", "admin")}
+
+
+def auth(key: str) -> dict[str, str]:
+    """Headers presenting ``key``."""
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def evaluator_headers(keys: dict[str, str]) -> dict[str, str]:
+    return auth(keys["evaluator"])
+
+
+@pytest.fixture
+def auditor_headers(keys: dict[str, str]) -> dict[str, str]:
+    return auth(keys["auditor"])
+
+
+@pytest.fixture
+def admin_headers(keys: dict[str, str]) -> dict[str, str]:
+    return auth(keys["admin"])
+
+
+def lumbar_request(**changes: Any) -> dict[str, Any]:
+    """A valid lumbar request (uncomplicated), with ``changes`` applied on top."""
+    body: dict[str, Any] = {
+        "patient": {"age": 45, "sex": "female", "reference": "MRN-0001"},
+        "region": "lumbar",
+        "symptom_duration_weeks": 2,
+        "findings": [],
+    }
+    body.update(changes)
+    return body
+
+
+@pytest.fixture
+def post_decision(client, evaluator_headers) -> Iterator[Any]:  # noqa: ANN001
+    """POST a decision body; returns the response."""
+
+    def post(body: dict[str, Any], **headers: str):  # noqa: ANN202
+        return client.post("/v1/decisions", json=body,
+                           headers={**evaluator_headers, **headers})
+
+    return post
