@@ -1,0 +1,186 @@
+"""API keys: created by the CLI, stored only as a hash, checked on every request.
+
+A token is ``rk_<key_id>_<secret>``: ``key_id`` (12 hex) locates the row, ``secret`` (32 random
+bytes, URL-safe base64 without padding) is checked against its stored SHA-256 in constant
+time.  A plain SHA-256 is enough here (no slow KDF): the secret has 256 bits of entropy, so
+the stored hash cannot be brute-forced, and verification stays cheap on every request.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from referral_api.db import LazyDatabase, utc_timestamp, write_transaction
+
+ROLES = ("evaluator", "clinician", "auditor", "admin")
+TOKEN_PREFIX = "rk_"  # noqa: S105 - a format prefix, not a secret
+CACHE_TTL_SECONDS = 5.0
+_CACHE_MAX = 1024
+_TOKEN_RE = re.compile(r"rk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored key, without its secret."""
+
+    key_id: str
+    label: str
+    roles: tuple[str, ...]
+    created_at: str
+    revoked_at: str | None
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def _api_key(row: dict) -> ApiKey:
+    return ApiKey(
+        key_id=row["key_id"],
+        label=row["label"],
+        roles=tuple(json.loads(row["roles_json"])),
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+class KeyStore:
+    """API keys in the ``api_keys`` table.
+
+    ``log_or_db``: a :class:`~referral_api.decision_log.SQLiteDecisionLog` (its lazily opened
+    connections are shared), a :class:`~referral_api.db.LazyDatabase`, or a path.
+    """
+
+    def __init__(self, log_or_db: object):
+        connections = getattr(log_or_db, "connections", log_or_db)
+        if isinstance(connections, LazyDatabase):
+            self._connections = connections
+        elif isinstance(connections, (str, Path)):
+            self._connections = LazyDatabase(connections)
+        else:
+            raise TypeError("KeyStore needs a SQLiteDecisionLog, a LazyDatabase or a path")
+        # key_id -> (monotonic time fetched, stored row); per process, short TTL so that a
+        # revocation made by another process takes effect within CACHE_TTL_SECONDS.
+        self._cache: dict[str, tuple[float, dict]] = {}
+        self._lock = threading.Lock()
+
+    def _db(self) -> sqlite_utils.Database:
+        return self._connections.get()
+
+    def create(self, roles: Sequence[str], label: str) -> tuple[ApiKey, str]:
+        """Store a new key; return it with its plaintext token (shown once, never stored)."""
+        roles = tuple(dict.fromkeys(roles))  # de-duplicate, keep order
+        if not roles:
+            raise ValueError("a key needs at least one role")
+        unknown = [r for r in roles if r not in ROLES]
+        if unknown:
+            raise ValueError(f"unknown role(s) {unknown}; roles are {list(ROLES)}")
+        if not label or not label.strip():
+            raise ValueError("a key needs a label")
+        secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode("ascii")
+        db = self._db()
+        with write_transaction(db):
+            while True:
+                key_id = secrets.token_hex(6)
+                taken = db.conn.execute(
+                    "SELECT 1 FROM api_keys WHERE key_id = ?", [key_id]
+                ).fetchone()
+                if taken is None:
+                    break
+            row = {
+                "key_id": key_id,
+                "label": label.strip(),
+                "roles_json": json.dumps(list(roles)),
+                "secret_sha256": _secret_hash(secret),
+                "created_at": utc_timestamp(),
+                "revoked_at": None,
+            }
+            db.conn.execute(
+                "INSERT INTO api_keys (key_id, label, roles_json, secret_sha256, created_at, "
+                "revoked_at) VALUES (:key_id, :label, :roles_json, :secret_sha256, "
+                ":created_at, :revoked_at)",
+                row,
+            )
+        return _api_key(row), f"{TOKEN_PREFIX}{key_id}_{secret}"
+
+    def _row(self, key_id: str) -> dict | None:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(key_id)
+        if cached is not None and now - cached[0] < CACHE_TTL_SECONDS:
+            return cached[1]
+        cursor = self._db().conn.execute("SELECT * FROM api_keys WHERE key_id = ?", [key_id])
+        found = cursor.fetchone()
+        if found is None:
+            # Unknown ids are not cached: a flood of random ids must not grow memory.
+            return None
+        row = dict(zip([d[0] for d in cursor.description], found, strict=True))
+        with self._lock:
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[key_id] = (now, row)
+        return row
+
+    def verify(self, token: str) -> ApiKey | None:
+        """The key this token belongs to; None if malformed, unknown or revoked.
+
+        Raises ``sqlite3.Error`` when the database cannot be read (the caller answers 503,
+        not 401).
+        """
+        if not isinstance(token, str):
+            return None
+        match = _TOKEN_RE.fullmatch(token)
+        if match is None:
+            return None
+        key_id, secret = match.groups()
+        row = self._row(key_id)
+        if row is None:
+            return None
+        if not hmac.compare_digest(_secret_hash(secret), row["secret_sha256"]):
+            return None
+        if row["revoked_at"] is not None:
+            return None
+        return _api_key(row)
+
+    def list(self) -> list[ApiKey]:
+        """Every key, oldest first, revoked ones included."""
+        cursor = self._db().conn.execute("SELECT * FROM api_keys ORDER BY created_at, key_id")
+        keys = [d[0] for d in cursor.description]
+        return [_api_key(dict(zip(keys, row, strict=True))) for row in cursor.fetchall()]
+
+    def revoke(self, key_id: str) -> bool:
+        """Revoke a key; False when unknown or already revoked."""
+        db = self._db()
+        with write_transaction(db):
+            cursor = db.conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                [utc_timestamp(), key_id],
+            )
+            changed = cursor.rowcount == 1
+        with self._lock:
+            self._cache.pop(key_id, None)
+        return changed
+
+    def count(self, role: str | None = None, include_revoked: bool = False) -> int:
+        """Number of keys (holding ``role``, when given)."""
+        keys = self.list()
+        return sum(
+            1
+            for k in keys
+            if (include_revoked or k.revoked_at is None) and (role is None or role in k.roles)
+        )
+
+
+__all__ = ["ROLES", "ApiKey", "KeyStore"]

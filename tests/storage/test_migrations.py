@@ -1,0 +1,122 @@
+"""Schema migrations, connection pragmas and the append-only triggers."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import raw
+
+from referral_api.db import connect
+from referral_api.decision_log import SQLiteDecisionLog
+from referral_api.migrations import APPEND_ONLY_TABLES, is_migrated, migrate, schema_version
+
+EXPECTED_TABLES = {
+    "decisions",
+    "feedback",
+    "idempotency",
+    "api_keys",
+    "jwt_seen",
+    "access_log",
+    "meta",
+    "_sqlite_migrations",
+}
+
+
+def test_migrate_is_idempotent_and_records_the_version(tmp_path: Path) -> None:
+    db = connect(tmp_path / "d.sqlite")
+    assert not is_migrated(db)
+    first = migrate(db)
+    assert first == ["0001_initial"]
+    assert migrate(db) == []
+    assert migrate(db) == []
+    assert is_migrated(db)
+    assert set(db.table_names()) >= EXPECTED_TABLES
+    assert schema_version(db) == 1
+    meta = db.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert meta == ("1",)
+    applied = db.conn.execute("SELECT migration_set, name FROM _sqlite_migrations").fetchall()
+    assert applied == [("referral_api", "0001_initial")]
+    assert not db.conn.in_transaction
+
+
+def test_concurrent_migrate_applies_once(tmp_path: Path) -> None:
+    path = tmp_path / "d.sqlite"
+    results: list[list[str]] = []
+
+    def run() -> None:
+        db = connect(path)
+        results.append(migrate(db))
+        db.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results, key=len) == [[], [], [], ["0001_initial"]]
+
+
+def _pragmas(conn: sqlite3.Connection) -> tuple:
+    return (
+        conn.execute("PRAGMA journal_mode").fetchone()[0],
+        conn.execute("PRAGMA synchronous").fetchone()[0],
+        conn.execute("PRAGMA busy_timeout").fetchone()[0],
+        conn.execute("PRAGMA foreign_keys").fetchone()[0],
+    )
+
+
+def test_every_connection_gets_the_durability_pragmas(db_path: Path) -> None:
+    # synchronous: 2 = FULL.  Each connection must set it: it is not stored in the file.
+    assert _pragmas(connect(db_path).conn) == ("wal", 2, 5000, 1)
+    assert _pragmas(connect(db_path, busy_timeout_ms=1234).conn) == ("wal", 2, 1234, 1)
+    plain = raw(db_path)
+    assert _pragmas(plain)[1:] != (2, 5000, 1)  # proves the values come from connect()
+
+    log = SQLiteDecisionLog(db_path)
+    seen: list[tuple] = []
+
+    def in_thread() -> None:
+        seen.append(_pragmas(log.db().conn))
+        seen.append((log.db() is log.db(),))
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join()
+    assert seen == [("wal", 2, 5000, 1), (True,)]
+    # The main thread gets a connection of its own.
+    assert _pragmas(log.db().conn) == ("wal", 2, 5000, 1)
+    assert not log.db().conn.in_transaction
+    assert log.db().conn.isolation_level is None
+
+
+def test_log_opens_no_connection_until_used(tmp_path: Path) -> None:
+    missing_dir = tmp_path / "not-yet"
+    log = SQLiteDecisionLog(missing_dir / "d.sqlite")  # would fail if it connected now
+    assert not missing_dir.exists()
+    del log
+
+
+@pytest.mark.parametrize("table", APPEND_ONLY_TABLES)
+def test_triggers_refuse_update_and_delete(log: SQLiteDecisionLog, new_decision, table) -> None:
+    record, _ = log.append(new_decision())
+    log.append_feedback(record["decision_id"], {"outcome": "accepted"}, "c")
+    log.record_access("auditor-key", "read", {"decision_id": record["decision_id"]})
+    conn = log.db().conn
+    with pytest.raises(sqlite3.IntegrityError, match="append-only: UPDATE refused"):
+        conn.execute(f"UPDATE {table} SET prev_hash = 'x'")  # noqa: S608
+    with pytest.raises(sqlite3.IntegrityError, match="append-only: DELETE refused"):
+        conn.execute(f"DELETE FROM {table}")  # noqa: S608
+    assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (1,)  # noqa: S608
+    assert log.verify()[table]["ok"]
+
+
+def test_foreign_keys_enforced(log: SQLiteDecisionLog) -> None:
+    conn = log.db().conn
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute(
+            "INSERT INTO feedback (decision_id, outcome, received_at, client, prev_hash, hash) "
+            "VALUES ('nope', 'accepted', 'x', 'c', 'p', 'h')"
+        )
