@@ -1,0 +1,170 @@
+"""Mapping between the clinician form's fields and the API request shape.
+
+The form's control names are the API field names (``age``, ``region``, ``findings``…), so the
+same mapping serves a submitted form and a prefilled link (the CDS Hooks card opens the form with
+query parameters of those names). Numbers are parsed here only far enough to hand the schema a
+number; the validation itself, and its messages, belong to the shared request schema.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+SCALAR_FIELDS: tuple[str, ...] = (
+    "age",
+    "sex",
+    "region",
+    "requested_procedure",
+    "symptom_duration_weeks",
+    "conservative_care_weeks",
+    "egfr",
+    "ordering_clinician",
+)
+LIST_FIELDS: tuple[str, ...] = ("findings", "contraindications")
+FLAG_FIELDS: tuple[str, ...] = ("intervention_candidate",)
+
+# Longest text kept from a query string or form field: longer values are truncated for
+# redisplay (the schema rejects them anyway), so a crafted link cannot bloat the page.
+MAX_TEXT = 200
+MAX_LIST_ITEMS = 100
+
+TRUE_WORDS = frozenset({"true", "1", "on", "yes"})
+
+# Where a schema error path lands on the form. Anything not listed becomes a form-level error.
+ERROR_FIELD_FOR_PATH: dict[str, str] = {
+    "patient.age": "age",
+    "patient.sex": "sex",
+    "patient": "age",
+}
+
+FRIENDLIER_MESSAGES: dict[str, str] = {
+    "Missing data for required field.": "Required: enter a value.",
+    "Field may not be null.": "Required: enter a value.",
+}
+
+
+class MultiMapping(Protocol):
+    """What we need from a werkzeug ``MultiDict`` (``request.form`` / ``request.args``)."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def getlist(self, key: str) -> list[Any]: ...
+
+
+@dataclass
+class FormValues:
+    """What the form shows: the text of each scalar control, ticked codes, ticked flags."""
+
+    scalars: dict[str, str] = field(default_factory=dict)
+    lists: dict[str, list[str]] = field(default_factory=dict)
+    flags: dict[str, bool] = field(default_factory=dict)
+
+    def text(self, name: str) -> str:
+        """The text shown in control ``name`` ('' when empty)."""
+        return self.scalars.get(name, "")
+
+    def ticked(self, name: str, code: str) -> bool:
+        """Whether checkbox ``code`` of list ``name`` is ticked."""
+        return code in self.lists.get(name, [])
+
+    def flag(self, name: str) -> bool:
+        """Whether the single checkbox ``name`` is ticked."""
+        return self.flags.get(name, False)
+
+
+def read_form(source: MultiMapping) -> FormValues:
+    """Read the form's controls from a submitted form or a query string, trimming whitespace."""
+    values = FormValues()
+    for name in SCALAR_FIELDS:
+        raw = source.get(name)
+        values.scalars[name] = str(raw).strip()[:MAX_TEXT] if raw is not None else ""
+    for name in LIST_FIELDS:
+        seen: list[str] = []
+        for raw in source.getlist(name)[:MAX_LIST_ITEMS]:
+            code = str(raw).strip()[:MAX_TEXT]
+            if code and code not in seen:
+                seen.append(code)
+        values.lists[name] = seen
+    for name in FLAG_FIELDS:
+        raw = source.get(name)
+        values.flags[name] = raw is not None and str(raw).strip().lower() in TRUE_WORDS
+    return values
+
+
+def _number(text: str) -> int | float | str:
+    """``"12"`` -> 12, ``"1.5"`` -> 1.5; anything else is returned as given."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
+def to_api_request(values: FormValues) -> dict[str, Any]:
+    """Build the POST /v1/decisions body the form describes (empty optional fields left out)."""
+    scalars = values.scalars
+    patient: dict[str, Any] = {}
+    if scalars.get("age"):
+        patient["age"] = _number(scalars["age"])
+    if scalars.get("sex"):
+        patient["sex"] = scalars["sex"]
+    body: dict[str, Any] = {"patient": patient}
+    if scalars.get("region"):
+        body["region"] = scalars["region"]
+    if scalars.get("requested_procedure"):
+        body["requested_procedure"] = scalars["requested_procedure"]
+    for name in ("symptom_duration_weeks", "conservative_care_weeks", "egfr"):
+        if scalars.get(name):
+            body[name] = _number(scalars[name])
+    if scalars.get("ordering_clinician"):
+        body["ordering_clinician"] = scalars["ordering_clinician"]
+    body["intervention_candidate"] = values.flag("intervention_candidate")
+    for name in LIST_FIELDS:
+        body[name] = list(values.lists.get(name, []))
+    return body
+
+
+def _flatten(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Flatten marshmallow's nested error messages into (dotted path, message) pairs."""
+    pairs: list[tuple[str, str]] = []
+    if isinstance(messages, Mapping):
+        for key, inner in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            pairs.extend(_flatten(inner, path))
+    elif isinstance(messages, list | tuple):
+        for inner in messages:
+            pairs.extend(_flatten(inner, prefix))
+    else:
+        pairs.append((prefix, str(messages)))
+    return pairs
+
+
+def field_errors(messages: Any) -> dict[str, list[str]]:
+    """Map schema error messages onto form controls; ``_form`` holds errors of no single control.
+
+    ``findings.3`` (the fourth code) lands on ``findings``; an unexpected field lands on
+    ``_form`` with its name, so nothing the schema said is lost.
+    """
+    errors: dict[str, list[str]] = {}
+    for path, message in _flatten(messages):
+        message = FRIENDLIER_MESSAGES.get(message, message)
+        head = path.split(".", 1)[0]
+        if path in ERROR_FIELD_FOR_PATH:
+            target = ERROR_FIELD_FOR_PATH[path]
+        elif head in SCALAR_FIELDS or head in LIST_FIELDS or head in FLAG_FIELDS:
+            target = head
+        else:
+            target = "_form"
+            if path and path != "_schema":
+                message = f"{path}: {message}"
+        bucket = errors.setdefault(target, [])
+        if message not in bucket:
+            bucket.append(message)
+    return errors

@@ -1,0 +1,82 @@
+"""What every web page shares: security headers, template helpers, HTML error pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from . import bp, wording
+from .csrf import csrf_token, protect
+from .session_auth import AUDITOR, CLINICIAN, signed_in
+
+# No script may run at all; styles and images only from this site; forms post only here.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+ERROR_MESSAGES: dict[int, tuple[str, str]] = {
+    400: ("Request refused",
+          "The form could not be accepted: it was missing its security token or the token had "
+          "expired. Reload the page and submit it again."),
+    403: ("Not allowed",
+          "Your access key does not have the role needed for this page."),
+    404: ("Not found", "There is no such page or record."),
+    405: ("Method not allowed", "This page cannot be used that way."),
+    413: ("Too large", "The form was too large to accept."),
+    429: ("Too many attempts",
+          "Too many failed sign-in attempts from this address. Wait a minute and try again."),
+    503: ("Service unavailable",
+          "The decision could not be recorded, so no result is shown. Try again shortly."),
+}
+
+bp.before_request(protect)
+
+
+@bp.after_request
+def _security_headers(response: Response) -> Response:
+    """Pages may show clinical details: never cache them, never frame them, run no script."""
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    # Prefilled form links carry clinical facts in the query: do not leak them to other sites.
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint != "web.static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    principal = signed_in()
+    return {
+        "csrf_token": csrf_token,
+        "principal": principal,
+        "can_use_form": principal is not None and principal.has_any((CLINICIAN,)),
+        "can_audit": principal is not None and principal.has_any((AUDITOR,)),
+        "w": wording,
+    }
+
+
+def error_page(status: int, message: str | None = None, **extra: Any) -> tuple[str, int]:
+    """Render the HTML error page for ``status`` (a short title and a plain explanation)."""
+    title, default = ERROR_MESSAGES.get(status, ("Error", "Something went wrong."))
+    return (
+        render_template("web/error.html", status=status, title=title,
+                        message=message or default, **extra),
+        status,
+    )
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Any:
+    """Errors raised by web views are shown as pages, not as problem+json."""
+    status = error.code or 500
+    if status in ERROR_MESSAGES:
+        description = error.description if status == 403 and error.description else None
+        if description and description.startswith(("The server", "You don't")):
+            description = None  # werkzeug's generic text: use ours
+        return error_page(status, description)
+    return error

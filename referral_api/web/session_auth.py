@@ -1,0 +1,99 @@
+"""Browser sign-in: an API key exchanged for a signed Flask session.
+
+The key itself never goes into the cookie (Flask's session is signed, not encrypted): only its
+id, label and roles, and the time of sign-in. Sessions expire after ``MAX_AGE_S`` whatever the
+cookie lifetime says, and the session is cleared and re-keyed on sign-in and sign-out so a
+session id fixed before sign-in is worthless after it.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+from flask import session
+
+from ..auth import ADMIN, Principal
+from ..context import services
+from .csrf import rotate_csrf_token
+
+SESSION_FIELD = "who"
+MAX_AGE_S = 8 * 3600  # one clinical shift
+
+CLINICIAN = "clinician"
+AUDITOR = "auditor"
+WEB_ROLES = (CLINICIAN, AUDITOR)
+
+
+class SignInRefused(Exception):
+    """The key is unknown/revoked, or holds no role that may use the web pages."""
+
+    def __init__(self, message: str, *, bad_credential: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.bad_credential = bad_credential
+
+
+def sign_in(token: str) -> Principal:
+    """Verify ``token`` and open a session for it; raises :class:`SignInRefused`.
+
+    Keys with the clinician, auditor or admin role may sign in; an evaluator-only key is a
+    machine credential and is refused with a message that says why.
+    """
+    token = token.strip()
+    key = services().keys.verify(token) if token else None
+    if key is None:
+        raise SignInRefused("That access key is not valid (unknown, mistyped or revoked).",
+                            bad_credential=True)
+    roles = frozenset(key.roles)
+    if ADMIN not in roles and not roles.intersection(WEB_ROLES):
+        raise SignInRefused(
+            "This access key does not have the clinician or auditor role, so it cannot be used "
+            "to sign in to these pages. Ask an administrator for a clinician key.",
+            bad_credential=False,
+        )
+    session.clear()
+    session.permanent = True
+    session[SESSION_FIELD] = {
+        "key_id": key.key_id,
+        "label": key.label,
+        "roles": sorted(roles),
+        "at": int(time.time()),
+    }
+    rotate_csrf_token()
+    return Principal(kind="session", label=key.label, roles=roles, key_id=key.key_id)
+
+
+def sign_out() -> None:
+    """Forget the signed-in key (a fresh CSRF token stays for the sign-in form)."""
+    session.clear()
+    rotate_csrf_token()
+
+
+def signed_in() -> Principal | None:
+    """The principal of the current session, or None (not signed in, or expired)."""
+    who = session.get(SESSION_FIELD)
+    if not isinstance(who, dict):
+        return None
+    issued = who.get("at")
+    if not isinstance(issued, int) or time.time() - issued > MAX_AGE_S:
+        session.pop(SESSION_FIELD, None)
+        return None
+    return Principal(
+        kind="session",
+        label=str(who.get("label", "")),
+        roles=frozenset(str(role) for role in who.get("roles", [])),
+        key_id=who.get("key_id"),
+    )
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """``target`` when it is a path on this site, else ``default`` (no open redirect)."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target:
+        return default
+    return target

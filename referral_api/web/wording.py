@@ -1,0 +1,84 @@
+"""Plain-language wording for the enums the engine returns.
+
+The HTML pages never show a raw enum value alone: every verdict and urgency is rendered as
+words plus a CSS class that gives it a colour (colour is never the only signal).
+"""
+
+from __future__ import annotations
+
+APPROPRIATENESS_WORDS: dict[str, str] = {
+    "usually_appropriate": "Usually appropriate",
+    "may_be_appropriate": "May be appropriate",
+    "usually_not_appropriate": "Usually not appropriate",
+    "not_covered": "Not covered",
+}
+
+URGENCY_WORDS: dict[str, str] = {
+    "emergent": "Emergent",
+    "urgent": "Urgent",
+    "routine": "Routine",
+    "none": "None",
+}
+
+# What the urgency means in time, so a reader does not have to know the convention.
+URGENCY_HINTS: dict[str, str] = {
+    "emergent": "same day",
+    "urgent": "within 7 days",
+    "routine": "scheduled",
+    "none": "no imaging recommended now",
+}
+
+SAFETY_WORDS: dict[str, str] = {
+    "clear": "No safety concerns",
+    "caution": "Caution",
+    "contraindicated": "Contraindicated",
+}
+
+CHANNEL_WORDS: dict[str, str] = {"api": "API", "cds-hooks": "CDS Hooks", "form": "Web form"}
+
+FEEDBACK_WORDS: dict[str, str] = {
+    "accepted": "Accepted",
+    "overridden": "Overridden",
+    "none": "No feedback",
+}
+
+SEX_WORDS: dict[str, str] = {
+    "female": "Female",
+    "male": "Male",
+    "other": "Other",
+    "unknown": "Unknown",
+}
+
+REGION_WORDS: dict[str, str] = {
+    "cervical": "Cervical",
+    "thoracic": "Thoracic",
+    "lumbar": "Lumbar",
+}
+
+FINDING_GROUP_WORDS: dict[str, str] = {
+    "red_flags": "Red flags",
+    "neurological": "Neurological",
+    "trauma": "Trauma",
+    "history": "History",
+}
+
+
+def appropriateness_words(value: str | None) -> str:
+    """Words for an appropriateness rating ("Usually appropriate"); the raw value if unknown."""
+    if value is None:
+        return "—"
+    return APPROPRIATENESS_WORDS.get(value, value)
+
+
+def urgency_words(value: str | None) -> str:
+    """Words for an urgency ("Emergent"); the raw value if unknown."""
+    if value is None:
+        return "—"
+    return URGENCY_WORDS.get(value, value)
+
+
+def css_token(value: str | None) -> str:
+    """A CSS-class-safe token: ``usually_appropriate`` -> ``usually-appropriate``."""
+    if not value:
+        return "unknown"
+    return "".join(ch if ch.isalnum() else "-" for ch in value.lower())
