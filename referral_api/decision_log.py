@@ -546,6 +546,49 @@ class SQLiteDecisionLog:
         except sqlite3.Error as exc:
             raise self._unavailable(exc, "the database is not writable") from exc
 
+    # -- audit reads (see referral_api/audit_query.py for filters) ----------------------------
+
+    def query(
+        self, filters: dict | None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[dict], str | None]:
+        """A page of records, newest first, and the next cursor (None on the last page).
+
+        ValueError for invalid filters, limit or cursor; LogUnavailable on SQLite errors.
+        """
+        from referral_api import audit_query
+
+        return self._read(
+            "the decision log cannot be read", audit_query.query, filters, limit, cursor
+        )
+
+    def iter_records(self, filters: dict | None) -> Iterator[dict]:
+        """Every matching record, oldest first; constant memory, short read per chunk.
+
+        Filters are validated before the first record (ValueError).
+        """
+        from referral_api import audit_query
+
+        records = audit_query.iter_records(lambda: self.db().conn, filters)
+        try:
+            # Validate filters now rather than at the first next() of a streamed response.
+            audit_query.normalize_filters(filters)
+        except ValueError:
+            records.close()
+            raise
+        return self._guarded(records)
+
+    def _guarded(self, records: Iterator[dict]) -> Iterator[dict]:
+        try:
+            yield from records
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc, "the decision log cannot be read") from exc
+
+    def stats(self, filters: dict | None, group_by: Sequence[str]) -> dict:
+        """Counts and override rates grouped by ``group_by`` (see ``audit_query.stats``)."""
+        from referral_api import audit_query
+
+        return self._read("the decision log cannot be read", audit_query.stats, filters, group_by)
+
     # -- verification ---------------------------------------------------------------------
 
     def _iter_rows(self, table: str, chunk: int = VERIFY_CHUNK) -> Iterator[dict]:
