@@ -1,6 +1,6 @@
 """Audit reads over the decision log: filtered pages, streamed export rows and statistics.
 
-Filters (all optional, ``None`` ignored): ``since`` (inclusive) and ``until`` (exclusive),
+Filters (all optional, ``None`` ignored): ``since`` and ``until`` (both inclusive, to the ms),
 as ISO 8601 strings (no offset = UTC) or datetimes; exact matches on ``region``,
 ``appropriateness``, ``urgency``, ``scenario`` (scenario id), ``ruleset_version``,
 ``channel``, ``client``, ``ordering_clinician``, ``patient_hash`` (already keyed-hashed by
@@ -112,7 +112,7 @@ def _seq_bounds(conn: sqlite3.Connection, filters: Mapping[str, Any]) -> tuple[i
         low = row[0]
     if "until" in filters:
         row = conn.execute(
-            "SELECT seq FROM decisions WHERE created_at < ? "
+            "SELECT seq FROM decisions WHERE created_at <= ? "
             "ORDER BY created_at DESC, seq DESC LIMIT 1",
             [filters["until"]],
         ).fetchone()

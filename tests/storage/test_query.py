@@ -112,7 +112,9 @@ def test_pages_newest_first_with_cursor(log: SQLiteDecisionLog, corpus) -> None:
         ({"feedback": "none"}, "gec a".replace(" ", "")),
         ({"since": "2026-11-01T00:00:00Z"}, "gfedc"),
         ({"until": "2026-11-01T00:00:00Z"}, "ba"),
-        ({"since": "2026-11-01", "until": "2026-11-02T08:00:00.000Z"}, "edc"),
+        ({"since": "2026-11-01", "until": "2026-11-02T07:59:59.999Z"}, "edc"),
+        ({"since": "2026-11-01", "until": "2026-11-02T08:00:00.000Z"}, "gfedc"),  # inclusive
+        ({"since": "2026-10-31T23:59:00.001Z"}, "gfedc"),
         ({"since": "2026-11-01T10:00:00+02:00", "until": "2026-11-01T09:00:00"}, "edc"),
         ({"since": DAY3, "region": "lumbar"}, "f"),
         ({"since": "2027-01-01T00:00:00Z"}, ""),
