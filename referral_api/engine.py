@@ -1,0 +1,249 @@
+"""The decision engine: one request, one rule-set version, one deterministic answer.
+
+Pure module (no Flask, no database). It implements the combination rules 1–7 of criteria.md:
+matching (the default scenario only when nothing else matches), the governing scenario (highest
+urgency, then rule order), the requested study's rating, the recommendation (UA list, else MBA
+list, else none with urgency `none`), the safety modifiers, the under-18 rule and the
+counterfactuals (`would_change_if`).
+
+Speed: every condition was compiled at load time into a closure over an integer bit mask
+(conditions.py). Per request the engine builds the mask once (findings plus the numeric
+comparisons); each counterfactual only ORs one finding bit into it and re-runs the fact and
+scenario closures, skipping findings the region's rules never read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import safety
+from .ruleset import URGENCY_RANK, RegionRules, RuleSet
+from .vocabulary import Vocabulary
+
+ENGINE_VERSION = "1.0.0"
+
+UA = "usually_appropriate"
+MBA = "may_be_appropriate"
+UNA = "usually_not_appropriate"
+NOT_COVERED = "not_covered"
+ADULT_AGE = 18
+
+_RATING_WORDS = {
+    UA: "usually appropriate",
+    MBA: "may be appropriate",
+    UNA: "usually not appropriate",
+}
+
+
+def _match(rules: RegionRules, mask: int) -> tuple[int, list[int]]:
+    """Add the derived facts to the mask and list the matching scenarios in rule order."""
+    for bit, holds in rules.fact_steps:
+        if holds(mask):
+            mask |= bit
+    matched = [index for index, holds in rules.match_steps if holds(mask)]
+    if not matched:
+        matched = [rules.default_index]
+    return mask, matched
+
+
+def _govern(rules: RegionRules, mask: int, matched: list[int]) -> tuple[int, str]:
+    """The governing scenario: highest urgency, the first in rule order among equals."""
+    scenarios = rules.scenarios
+    best, best_urgency, best_rank = matched[0], "none", -1
+    for index in matched:
+        urgency = scenarios[index].urgency(mask)
+        rank = URGENCY_RANK[urgency]
+        if rank > best_rank:
+            best, best_urgency, best_rank = index, urgency, rank
+    return best, best_urgency
+
+
+def _rating(code: str, ua: tuple[str, ...], mba: tuple[str, ...]) -> str:
+    if code in ua:
+        return UA
+    if code in mba:
+        return MBA
+    return UNA
+
+
+def _outcome(rules: RegionRules, mask: int, requested: str) -> tuple[str, str, str]:
+    """(appropriateness, urgency, scenario id) of an adult request: the counterfactual path."""
+    mask, matched = _match(rules, mask)
+    index, urgency = _govern(rules, mask, matched)
+    scenario = rules.scenarios[index]
+    ua, mba = scenario.lists(mask)
+    if not ua and not mba:
+        urgency = "none"
+    return _rating(requested, ua, mba), urgency, scenario.id
+
+
+def _procedure_json(code: str, rating: str, vocabulary: Vocabulary) -> dict[str, Any]:
+    return {"code": code, "cpt": list(vocabulary.procedures[code].cpt), "rating": rating}
+
+
+def _finding_reasons(
+    ruleset: RuleSet,
+    rules: RegionRules,
+    mask: int,
+    present: int,
+    scenario_facts: frozenset[str],
+    vocabulary: Vocabulary,
+) -> list[str]:
+    """'X is present: <role>.' for each present finding, plus fired request-level facts."""
+    table = ruleset.table
+    assert table is not None
+    fired = [
+        f for f in ruleset.facts
+        if f.role and region_has_fact(rules, f.name) and mask & table.fact_bits[f.name]
+    ]
+    reasons: list[str] = []
+    for code, finding in vocabulary.findings.items():
+        bit = table.finding_bits[code]
+        if not present & bit:
+            continue
+        readers = [f for f in fired if rules.fact_findings.get(f.name, 0) & bit]
+        preferred = [f for f in readers if f.name in scenario_facts] or readers
+        if preferred:
+            reasons.append(f"{finding.label} is present: {preferred[0].role}.")
+        else:
+            reasons.append(f"{finding.label} is present.")
+    for fact in fired:
+        if fact.name in scenario_facts and not rules.fact_findings.get(fact.name, 0):
+            role = fact.role or fact.label
+            reasons.append(role[0].upper() + role[1:] + ".")
+    return reasons
+
+
+def region_has_fact(rules: RegionRules, name: str) -> bool:
+    """True when the fact is defined for the region."""
+    return name in rules.fact_findings
+
+
+def evaluate(
+    request: Mapping[str, Any],
+    ruleset: RuleSet,
+    vocabulary: Vocabulary,
+    *,
+    counterfactuals: bool = True,
+) -> dict[str, Any]:
+    """Evaluate a validated request against one rule-set version; see api-v1.md for the shape.
+
+    The request has its defaults applied (web layer). Order and duplicates in `findings` and
+    `contraindications` do not matter.
+    """
+    region = request["region"]
+    rules = ruleset.regions.get(region)
+    if rules is None:
+        raise ValueError(f"unknown region {region!r}")
+    requested = request.get("requested_procedure") or vocabulary.default_procedure(region).code
+    proc = vocabulary.procedures.get(requested)
+    if proc is None or proc.region != region:
+        raise ValueError(f"requested procedure {requested!r} is not a {region} procedure")
+    age = request["patient"]["age"]
+    table = ruleset.table
+    assert table is not None and ruleset.request_mask is not None
+    present = table.findings_mask(request.get("findings") or ())
+    base = present | ruleset.request_mask(
+        {
+            "age": age,
+            "symptom_duration_weeks": request["symptom_duration_weeks"],
+            "conservative_care_weeks": request.get("conservative_care_weeks", 0),
+            "intervention_candidate": bool(request.get("intervention_candidate", False)),
+        }
+    )
+
+    mask, matched = _match(rules, base)
+    index, urgency = _govern(rules, mask, matched)
+    scenario = rules.scenarios[index]
+    ua, mba = scenario.lists(mask)
+    adult_recommended = ua or mba
+    if not adult_recommended:
+        urgency = "none"
+    rating = _rating(requested, ua, mba)
+    adult = age >= ADULT_AGE
+
+    reasons = [scenario.rationale]
+    reasons.extend(_finding_reasons(ruleset, rules, mask, present, scenario.facts, vocabulary))
+    if adult:
+        reasons.append(
+            f"The requested study, {proc.label}, is {_RATING_WORDS[rating]} in this scenario."
+        )
+        appropriateness = rating
+        recommended_in = adult_recommended
+    else:
+        appropriateness = NOT_COVERED
+        recommended_in = ()
+        reasons.append(
+            "The patient is under 18: paediatric criteria apply, so these adult criteria give no "
+            "rating and no recommendation."
+        )
+        if urgency in ("emergent", "urgent"):
+            reasons.append(
+                f"Red flags are present ({scenario.title}): they need prompt specialist "
+                f"assessment ({urgency})."
+            )
+        else:
+            urgency = "none"
+
+    outcome = safety.apply(
+        ruleset.safety,
+        region=region,
+        requested=requested,
+        recommended=recommended_in,
+        ua=ua,
+        mba=mba,
+        contraindications=frozenset(request.get("contraindications") or ()),
+        egfr=request.get("egfr"),
+        vocabulary=vocabulary,
+    )
+    recommended = [_procedure_json(c, _rating(c, ua, mba), vocabulary) for c in outcome.recommended]
+    if adult:
+        if not recommended:
+            reasons.append("No imaging is recommended now: conservative care and reassessment.")
+        elif outcome.recommended[0] != requested:
+            preferred = vocabulary.procedures[outcome.recommended[0]]
+            reasons.append(f"The preferred study is {preferred.label}.")
+
+    would_change: list[dict[str, str]] = []
+    if counterfactuals and adult:
+        candidates = rules.relevant_findings & ~present
+        if candidates:
+            finding_bits = table.finding_bits
+            for code in vocabulary.findings:
+                bit = finding_bits[code]
+                if not candidates & bit:
+                    continue
+                alt_rating, alt_urgency, alt_scenario = _outcome(rules, base | bit, requested)
+                if alt_rating != appropriateness or alt_urgency != urgency:
+                    would_change.append(
+                        {
+                            "finding": code,
+                            "appropriateness": alt_rating,
+                            "urgency": alt_urgency,
+                            "scenario": alt_scenario,
+                        }
+                    )
+
+    return {
+        "region": region,
+        "requested_procedure": {
+            "code": requested,
+            "cpt": list(proc.cpt),
+            "rating": appropriateness,
+        },
+        "appropriateness": appropriateness,
+        "urgency": urgency,
+        "scenario": {
+            "id": scenario.id,
+            "title": scenario.title,
+            "sources": list(scenario.sources),
+        },
+        "also_matched": [rules.scenarios[i].id for i in matched if i != index],
+        "recommended_procedures": recommended,
+        "reasons": reasons,
+        "safety": {"status": outcome.status, "alerts": [dict(a) for a in outcome.alerts]},
+        "would_change_if": would_change,
+        "assumptions": [],
+        "ruleset": {"id": ruleset.id, "version": ruleset.version, "sha256": ruleset.sha256},
+    }

@@ -1,0 +1,128 @@
+"""`referral-api rules check`: validate every rule file, run embedded tests, verify the lock.
+
+Pure module: returns a CheckReport; the CLI prints `report.lines()` and exits non-zero unless
+`report.ok`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .engine import evaluate
+from .ruleset import (
+    RULESET_FILE,
+    RuleError,
+    RuleProblem,
+    RuleSet,
+    discover_versions,
+    load_version,
+    load_vocabulary_checked,
+    read_lock,
+    verify_against_lock,
+)
+from .vocabulary import Vocabulary
+
+
+@dataclass
+class CheckReport:
+    """Outcome of a rules check: problems (file:line) and what was checked."""
+
+    problems: list[RuleProblem] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    tests_run: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return not self.problems
+
+    def lines(self) -> list[str]:
+        """Printable lines: one per problem, then a summary."""
+        out = [f"ERROR {p}" for p in self.problems]
+        out.extend(self.checked)
+        verdict = "OK" if self.ok else f"FAILED ({len(self.problems)} problem(s))"
+        out.append(f"rules check: {verdict}; {self.tests_run} embedded test(s) run")
+        return out
+
+
+def _mismatch(expect: dict[str, Any], result: dict[str, Any]) -> list[str]:
+    """Human-readable differences between a test's expectation and the engine's answer."""
+    errors: list[str] = []
+    governing = result["scenario"]["id"]
+    matched = [governing, *result["also_matched"]]
+    if "scenario" in expect and expect["scenario"] != governing:
+        errors.append(f"expected scenario {expect['scenario']}, got {governing}")
+    if "matches" in expect and expect["matches"] not in matched:
+        errors.append(f"expected {expect['matches']} to match; matched {', '.join(matched)}")
+    if "not_scenario" in expect and expect["not_scenario"] == governing:
+        errors.append(f"expected {governing} not to govern (near miss), but it does")
+    for key in ("urgency", "appropriateness"):
+        if key in expect and expect[key] != result[key]:
+            errors.append(f"expected {key} {expect[key]}, got {result[key]}")
+    if "recommended" in expect:
+        got = [p["code"] for p in result["recommended_procedures"]]
+        if list(expect["recommended"]) != got:
+            errors.append(f"expected recommended {expect['recommended']}, got {got}")
+    if "also_matched" in expect and list(expect["also_matched"]) != result["also_matched"]:
+        errors.append(f"expected also_matched {expect['also_matched']}, got "
+                      f"{result['also_matched']}")
+    if "safety_status" in expect and expect["safety_status"] != result["safety"]["status"]:
+        errors.append(f"expected safety_status {expect['safety_status']}, got "
+                      f"{result['safety']['status']}")
+    return errors
+
+
+def run_embedded_tests(ruleset: RuleSet, vocabulary: Vocabulary) -> list[RuleProblem]:
+    """Run every test written in the rule files; a failure names the test's file and line."""
+    problems: list[RuleProblem] = []
+    for test in ruleset.tests:
+        try:
+            result = evaluate(test.request, ruleset, vocabulary, counterfactuals=False)
+        except (KeyError, ValueError) as exc:
+            problems.append(RuleProblem(test.file, test.line, f"test '{test.name}': {exc}"))
+            continue
+        for error in _mismatch(dict(test.expect), result):
+            problems.append(RuleProblem(test.file, test.line, f"test '{test.name}': {error}"))
+    return problems
+
+
+def check(rules_dir: Path) -> CheckReport:
+    """Validate every version, run its embedded tests and verify published versions' hashes."""
+    rules_dir = Path(rules_dir)
+    report = CheckReport()
+    vocabulary, problems = load_vocabulary_checked(rules_dir)
+    report.problems.extend(problems)
+    if vocabulary is None:
+        return report
+    try:
+        lock = read_lock(rules_dir)["rulesets"]
+    except RuleError as exc:
+        report.problems.extend(exc.problems)
+        lock = {}
+    versions = discover_versions(rules_dir)
+    if not versions:
+        report.problems.append(RuleProblem(str(rules_dir), None, "no rule set version found"))
+    for ruleset_id, version in versions:
+        entry = lock.get(ruleset_id, {}).get(version)
+        if isinstance(entry, dict):
+            report.problems.extend(verify_against_lock(rules_dir, ruleset_id, version, entry))
+        ruleset, found = load_version(rules_dir, ruleset_id, version, vocabulary)
+        report.problems.extend(found)
+        if ruleset is None:
+            continue
+        if not isinstance(entry, dict) and ruleset.status != "draft":
+            report.problems.append(RuleProblem(
+                f"{ruleset_id}/{version}/{RULESET_FILE}", None,
+                f"version {version} is {ruleset.status} but not published",
+            ))
+        failures = run_embedded_tests(ruleset, vocabulary)
+        report.problems.extend(failures)
+        report.tests_run += len(ruleset.tests)
+        state = "published" if isinstance(entry, dict) else "not published"
+        report.checked.append(
+            f"checked {ruleset_id} {version} ({ruleset.status}, {state}, sha256 "
+            f"{ruleset.sha256[:12]}…): {len(ruleset.tests)} tests, {len(failures)} failed"
+        )
+    return report
