@@ -14,6 +14,7 @@ import hmac
 import json
 import re
 import secrets
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from pathlib import Path
 import sqlite_utils
 
 from referral_api.db import LazyDatabase, utc_timestamp, write_transaction
+from referral_api.decision_log import LogUnavailable
 
 ROLES = ("evaluator", "clinician", "auditor", "admin")
 TOKEN_PREFIX = "rk_"  # noqa: S105 - a format prefix, not a secret
@@ -136,8 +138,8 @@ class KeyStore:
     def verify(self, token: str) -> ApiKey | None:
         """The key this token belongs to; None if malformed, unknown or revoked.
 
-        Raises ``sqlite3.Error`` when the database cannot be read (the caller answers 503,
-        not 401).
+        Raises :class:`~referral_api.decision_log.LogUnavailable` when the database cannot
+        be read (the caller answers 503, not 401).
         """
         if not isinstance(token, str):
             return None
@@ -145,7 +147,11 @@ class KeyStore:
         if match is None:
             return None
         key_id, secret = match.groups()
-        row = self._row(key_id)
+        try:
+            row = self._row(key_id)
+        except sqlite3.Error as exc:
+            # The app maps LogUnavailable to 503: a database fault is not a bad credential.
+            raise LogUnavailable(f"the key store cannot be read: {type(exc).__name__}") from exc
         if row is None:
             return None
         if not hmac.compare_digest(_secret_hash(secret), row["secret_sha256"]):

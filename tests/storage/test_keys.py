@@ -10,7 +10,7 @@ import pytest
 from conftest import raw
 
 from referral_api import keys as keys_module
-from referral_api.decision_log import SQLiteDecisionLog
+from referral_api.decision_log import LogUnavailable, SQLiteDecisionLog
 from referral_api.keys import ROLES, KeyStore
 
 
@@ -94,3 +94,10 @@ def test_revocation_reaches_other_processes_within_the_ttl(
     assert worker.verify(token) == key  # still cached in that process
     clock[0] += keys_module.CACHE_TTL_SECONDS
     assert worker.verify(token) is None
+
+
+def test_unreadable_store_is_unavailable_not_unauthorized(tmp_path: Path) -> None:
+    store = KeyStore(tmp_path / "missing-dir" / "d.sqlite")
+    with pytest.raises(LogUnavailable):
+        store.verify("rk_0123456789ab_" + "A" * 43)
+    assert store.verify("malformed") is None  # no database access needed
