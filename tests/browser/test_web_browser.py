@@ -1,0 +1,164 @@
+"""The HTML pages in headless Chromium: sign-in, a cauda equina referral, validation, CSRF,
+labels, the audit table and charts, and the printed one-page summary."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import LiveServer, sign_in
+
+pytestmark = pytest.mark.browser
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def fill_cauda_equina(page: Any, *, age: str = "52") -> None:
+    page.get_by_label("Age (years)").fill(age)
+    page.get_by_label("Sex").select_option("female")
+    page.get_by_label("Region").select_option("lumbar")
+    page.get_by_label("Symptom duration (weeks)").fill("1")
+    page.get_by_label("Urinary retention", exact=True).check()
+
+
+def test_cauda_equina_referral_end_to_end(page: Any, live_server: LiveServer,
+                                          artifacts: Path) -> None:
+    sign_in(page, live_server, "clinician")
+    assert page.get_by_role("heading", name="Spine MRI referral check").is_visible()
+    before = live_server.decision_count()
+    fill_cauda_equina(page)
+    page.get_by_role("button", name="Evaluate referral").click()
+    page.wait_for_load_state()
+
+    assert page.locator("[data-testid=appropriateness]").inner_text() == "Usually appropriate"
+    urgency = page.locator(".urgency-line .badge")
+    assert urgency.inner_text().strip() == "Emergent"
+    # colour AND text: the badge is coloured, not only worded
+    assert urgency.evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
+    decision_id = page.locator("[data-testid=decision-id]").inner_text().strip()
+    assert UUID_RE.match(decision_id)
+    assert live_server.decision_count() == before + 1
+    record = live_server.app.extensions["referral_api"].log.get(decision_id)
+    assert record["channel"] == "form" and record["client"] == "browser-clinician"
+    assert record["scenario"]["id"] == "lumbar.cauda_equina"
+    for heading in ("Recommended studies", "Reasons", "What would change this", "Sources"):
+        assert page.get_by_role("heading", name=heading).is_visible()
+    assert page.get_by_text(record["ruleset"]["version"]).first.is_visible()
+    page.screenshot(path=str(artifacts / "form-result.png"), full_page=True)
+
+    # The print stylesheet gives a one-page summary without the navigation.
+    page.emulate_media(media="print")
+    assert not page.locator(".site-header").is_visible()
+    page.screenshot(path=str(artifacts / "form-result-print.png"), full_page=True)
+    pdf = page.pdf(format="A4", print_background=True)
+    pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
+    assert pages == 1, f"printed summary takes {pages} pages"
+
+
+def test_form_screenshot_and_every_control_labelled(page: Any, live_server: LiveServer,
+                                                    artifacts: Path) -> None:
+    sign_in(page, live_server, "clinician")
+    assert page.locator("html").get_attribute("lang") == "en"
+    controls = page.locator("main input:not([type=hidden]), main select")
+    count = controls.count()
+    assert count > 30
+    for index in range(count):
+        control = controls.nth(index)
+        name, control_id, labels = control.evaluate(
+            "e => [e.name, e.id, Array.from(e.labels || []).map(l => l.innerText.trim())]")
+        assert labels and labels[0], f"control {name!r} (#{control_id}) has no visible label"
+        label = page.locator(f"label[for='{control_id}']")
+        assert label.count() == 1 and label.is_visible(), control_id
+    # Findings are grouped in fieldsets built from the vocabulary, with their definitions.
+    for legend in ("Red flags", "Neurological", "Trauma", "History"):
+        assert page.locator("fieldset > legend", has_text=legend).count() == 1
+    vocabulary = live_server.app.extensions["referral_api"].vocabulary
+    finding = vocabulary.findings["saddle_anesthesia"]
+    assert page.get_by_label(finding.label, exact=True).get_attribute("value") == finding.code
+    assert page.get_by_text(finding.definition).is_visible()
+    page.screenshot(path=str(artifacts / "form.png"), full_page=True)
+
+
+def test_validation_error_shown_next_to_field_values_kept(page: Any, live_server: LiveServer,
+                                                          artifacts: Path) -> None:
+    sign_in(page, live_server, "clinician")
+    before = live_server.decision_count()
+    fill_cauda_equina(page, age="130")
+    page.get_by_label("Fever", exact=True).check()
+    page.get_by_role("button", name="Evaluate referral").click()
+    page.wait_for_load_state()
+    error = page.locator("#age-error")
+    assert error.is_visible() and "120" in error.inner_text()
+    age = page.get_by_label("Age (years)")
+    assert age.input_value() == "130"
+    assert age.get_attribute("aria-invalid") == "true"
+    # the error sits with its field, right after the input
+    assert page.locator(".field:has(#age) #age-error").count() == 1
+    assert page.get_by_label("Region").input_value() == "lumbar"
+    assert page.get_by_label("Urinary retention", exact=True).is_checked()
+    assert page.get_by_label("Fever", exact=True).is_checked()
+    assert page.get_by_role("alert").first.is_visible()  # the error summary
+    assert live_server.decision_count() == before
+    page.screenshot(path=str(artifacts / "form-validation-error.png"), full_page=True)
+
+
+def test_post_without_csrf_token_is_refused(page: Any, live_server: LiveServer) -> None:
+    sign_in(page, live_server, "clinician")  # a valid session cookie in this context
+    before = live_server.decision_count()
+    response = page.request.post(live_server.url("/"), form={
+        "age": "52", "region": "lumbar", "symptom_duration_weeks": "1",
+        "findings": "urinary_retention"})
+    assert response.status in (400, 403)
+    forged = page.request.post(live_server.url("/"), form={
+        "age": "52", "region": "lumbar", "symptom_duration_weeks": "1", "csrf_token": "forged"})
+    assert forged.status in (400, 403)
+    assert live_server.decision_count() == before
+
+
+def test_evaluator_key_cannot_sign_in(page: Any, live_server: LiveServer) -> None:
+    sign_in(page, live_server, "evaluator")
+    assert "does not have the clinician or auditor role" in page.get_by_role("alert").inner_text()
+    assert page.get_by_label("Access key").is_visible()
+
+
+def test_audit_table_chart_and_detail(page: Any, live_server: LiveServer,
+                                      artifacts: Path) -> None:
+    svc = live_server.app.extensions["referral_api"]
+    seeded = []
+    for findings in (["urinary_retention"], [], ["fever", "iv_drug_use"], []):
+        request = svc.request_schema.load({"patient": {"age": 60}, "region": "lumbar",
+                                           "symptom_duration_weeks": 2, "findings": findings})
+        record, _ = svc.decisions.decide(request, channel="api", client="seed-client")
+        seeded.append(record)
+    svc.log.append_feedback(seeded[1]["decision_id"], {"outcome": "overridden"}, "seed-client")
+
+    sign_in(page, live_server, "auditor")
+    assert page.url.endswith("/audit")
+    table = page.locator("#decisions-table")
+    assert table.is_visible()
+    assert table.locator("tbody tr").count() >= len(seeded)
+    charts = page.locator("svg.chart")
+    assert charts.count() == 2
+    weekly = page.locator("#weekly-chart svg")
+    assert weekly.locator("title").first.text_content() == \
+        "Decisions per week by appropriateness"
+    assert weekly.locator("rect title").count() >= 1
+    box = weekly.bounding_box()
+    assert box and box["width"] > 300 and box["height"] > 150
+    override = page.locator("#override-chart svg")
+    assert "lumbar.uncomplicated" in override.text_content()
+    page.screenshot(path=str(artifacts / "audit.png"), full_page=True)
+
+    page.get_by_label("Channel").select_option("form")
+    page.get_by_role("button", name="Apply filters").click()
+    assert "channel=form" in page.url
+    for row in page.locator("#decisions-table tbody tr").all():
+        assert "Web form" in row.inner_text()
+
+    page.goto(live_server.url(f"/audit/decisions/{seeded[1]['decision_id']}"))
+    assert page.get_by_role("heading", name="Hash chain").is_visible()
+    assert page.get_by_role("heading", name="Feedback: Overridden").is_visible()
+    page.screenshot(path=str(artifacts / "audit-decision.png"), full_page=True)
