@@ -58,6 +58,8 @@ URGENCIES = ("emergent", "urgent", "routine", "none")
 URGENCY_RANK = {"none": 0, "routine": 1, "urgent": 2, "emergent": 3}
 SAFETY_EFFECTS = ("non_mri_first", "prefer_mri_without_contrast", "none")
 SAFETY_STATUSES = ("contraindicated", "caution")
+# libyaml's safe loader when available: hashing parses every file.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 _ID_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 
@@ -328,7 +330,7 @@ def _version_key(version: str) -> tuple[Any, ...]:
 
 def canonical_bytes(path: Path) -> bytes:
     """The canonical content of a YAML file: sorted-key compact JSON of its data, UTF-8."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # noqa: S506
     return json.dumps(
         plain(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     ).encode("utf-8")

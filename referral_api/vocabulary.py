@@ -337,7 +337,8 @@ def parse_vocabulary(data: Any, source: str = "vocabulary.yaml") -> Vocabulary:
 def load_vocabulary(path: Path) -> Vocabulary:
     """Load and check rules/vocabulary.yaml."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
+        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
     except (OSError, yaml.YAMLError) as exc:
         raise VocabularyError(f"{Path(path).name}: cannot be read: {exc}") from exc
     return parse_vocabulary(data, Path(path).name)
