@@ -6,6 +6,7 @@ The conformance files are read in place from ``../shared/conformance`` (never co
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -17,6 +18,7 @@ import jwt
 CONFORMANCE = Path(__file__).parents[2].parent / "shared" / "conformance"
 EXAMPLE_ISSUER = "https://fhir-ehr.example.com/"
 PUBLIC_URL = "https://cds.example.org"
+EHR_ORIGIN = "https://ehr.example.org"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 ICD10WHO = "http://hl7.org/fhir/sid/icd-10"
 SNOMED = "http://snomed.info/sct"
@@ -140,3 +142,10 @@ def mint(private_key: Any, audience: str, *, issuer: str = EXAMPLE_ISSUER,
     payload = {"iss": issuer, "sub": "example-client", "aud": audience, "iat": now,
                "exp": now + lifetime, "jti": jti or str(uuid.uuid4()), **claims}
     return jwt.encode(payload, private_key, algorithm=algorithm, headers={"kid": kid})
+
+
+def count_decisions(app: Any) -> int:
+    """Rows in the decision log of ``app``."""
+    database = app.extensions["referral_api"].settings.database
+    with sqlite3.connect(database) as conn:
+        return conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ import pytest
 
 from referral_api.config import PROJECT_ROOT
 from referral_api.vocabulary import Vocabulary, load_vocabulary
-from tests.cds.builders import EXAMPLE_ISSUER, conformance
+from tests.cds.builders import EHR_ORIGIN, EXAMPLE_ISSUER, PUBLIC_URL, conformance
+from tests.conftest import make_app
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +35,45 @@ def clients_file(tmp_path: Path) -> Path:
     path.write_text(json.dumps({EXAMPLE_ISSUER: {
         "jwks": conformance("cds-hooks-2.0.1-example.jwks.json")}}), encoding="utf-8")
     return path
+
+
+def build_cds_app(tmp_path: Path, **overrides: Any) -> Any:
+    """The service with the CDS blueprint, on a fresh database under ``tmp_path``."""
+    app = make_app(tmp_path, **overrides)
+    if "cds" not in app.blueprints:  # until the app factory registers it itself
+        from referral_api.cds.blueprint import bp
+
+        app.register_blueprint(bp)
+    return app
+
+
+@pytest.fixture
+def cds_app(tmp_path: Path, clients_file: Path) -> Iterator[Any]:
+    """Public URL, CORS origin and the spec's example issuer configured."""
+    app = build_cds_app(tmp_path, PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients_file),
+                        CORS_ORIGINS=[EHR_ORIGIN])
+    yield app
+    app.extensions["referral_api"].log.close()
+
+
+@pytest.fixture
+def cds_client(cds_app: Any) -> Any:
+    return cds_app.test_client()
+
+
+@pytest.fixture
+def cds_keys(cds_app: Any) -> dict[str, dict[str, str]]:
+    """Authorization headers per role."""
+    store = cds_app.extensions["referral_api"].keys
+    return {role: {"Authorization": f"Bearer {store.create([role], f'cds-{role}')[1]}"}
+            for role in ("evaluator", "auditor", "clinician")}
+
+
+@pytest.fixture
+def evaluator(cds_keys: dict[str, dict[str, str]]) -> dict[str, str]:
+    return cds_keys["evaluator"]
+
+
+@pytest.fixture
+def auditor(cds_keys: dict[str, dict[str, str]]) -> dict[str, str]:
+    return cds_keys["auditor"]

@@ -1,0 +1,315 @@
+"""CDS Hooks 2.0 endpoints: discovery, the two spine-MRI services, feedback, CORS.
+
+``GET /cds-services`` and CORS preflights are public. Service calls and feedback need an API
+key with ``evaluator`` or a client JWT from an issuer registered in
+``REFERRAL_API_CDS_CLIENTS``. Every spine-imaging draft order becomes one logged decision
+(:meth:`DecisionService.decide`, channel ``cds-hooks``) and one card; every imaging order
+gets an Argonaut PAMA rating as a ServiceRequest ``update`` system action.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from flask.blueprints import BlueprintSetupState
+from marshmallow import ValidationError
+
+from ..auth import (
+    Principal,
+    authenticate_api_key,
+    authorize,
+    check_not_throttled,
+    record_auth_failure,
+    unauthorized,
+)
+from ..context import services
+from ..jsonbody import read_json
+from ..problem import ProblemError
+from . import cards
+from .client_jwt import CdsClientRegistry, ClientAuthError, looks_like_jwt
+from .fhir import CodeMatcher, DraftOrder, Prefetch, derive_request, draft_orders
+from .hook_request import HookRequestError, parse_feedback, parse_hook_call
+
+bp = Blueprint("cds", __name__)
+
+EXTENSION = "referral_api.cds"
+CHANNEL = "cds-hooks"
+ROLE = "evaluator"
+
+PREFETCH = {
+    "patient": "Patient/{{context.patientId}}",
+    "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
+    "egfr": (
+        "Observation?patient={{context.patientId}}&code=http://loinc.org|33914-3,"
+        "http://loinc.org|62238-1,http://loinc.org|98979-8,http://loinc.org|77147-7,"
+        "http://loinc.org|76633-7&_sort=-date&_count=1"
+    ),
+}
+USAGE = (
+    "Send the prefetch (patient, conditions, egfr): what is missing is assumed and listed in "
+    "the card (age: adult under 50; duration: under 4 weeks; findings: absent). Implants and "
+    "devices are never derivable: screen before scanning. Authenticate with a client JWT from "
+    "a registered issuer (ES384 or RS384) or an API key with the evaluator role."
+)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """One CDS service of the discovery document."""
+
+    id: str
+    hook: str
+    title: str
+    description: str
+
+    def discovery(self) -> dict[str, Any]:
+        """Its discovery entry."""
+        return {"hook": self.hook, "id": self.id, "title": self.title,
+                "description": self.description, "prefetch": dict(PREFETCH),
+                "usageRequirements": USAGE}
+
+
+SERVICES = {
+    s.id: s for s in (
+        ServiceDefinition(
+            "spine-mri-appropriateness", "order-select",
+            "Spine MRI appropriateness (order select)",
+            "Rates a selected spine imaging order (MRI, CT, myelography, radiographs of the "
+            "cervical, thoracic or lumbar spine) against the ACR-based spine-imaging rule set: "
+            "appropriateness, urgency, recommended study and MRI safety alerts, with the "
+            "Argonaut PAMA rating of every imaging order."),
+        ServiceDefinition(
+            "spine-mri-appropriateness-sign", "order-sign",
+            "Spine MRI appropriateness (order sign)",
+            "The same appropriateness check when spine imaging orders are signed, with the "
+            "Argonaut PAMA rating (appropriate, not-appropriate, no-criteria-apply) as a "
+            "ServiceRequest update."),
+    )
+}
+
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-API-Key, X-Request-ID"
+CORS_METHODS = "GET, POST, OPTIONS"
+CORS_MAX_AGE = "600"
+
+
+@dataclass(frozen=True)
+class CdsState:
+    """Per-app state built once at registration: trusted clients and the code matcher."""
+
+    clients: CdsClientRegistry | None
+    matcher: CodeMatcher
+
+
+@bp.record_once
+def _set_up(state: BlueprintSetupState) -> None:
+    app: Flask = state.app
+    svc = app.extensions["referral_api"]
+    path = svc.settings.cds_clients
+    # A broken clients file stops start-up: better than silently refusing every EHR.
+    clients = CdsClientRegistry.from_file(path) if path else None
+    app.extensions[EXTENSION] = CdsState(clients=clients, matcher=CodeMatcher(svc.vocabulary))
+
+
+def _state() -> CdsState:
+    return current_app.extensions[EXTENSION]
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status=status,
+                    mimetype="application/json")
+
+
+def _base_url() -> str:
+    """REFERRAL_API_PUBLIC_URL, else the URL the request reached us at."""
+    return services().settings.public_url or request.host_url.rstrip("/")
+
+
+# --- CORS --------------------------------------------------------------------------------------
+
+
+def _allowed_origin() -> str | None:
+    origin = request.headers.get("Origin")
+    allowed = services().settings.cors_origins
+    if not origin or not allowed:
+        return None
+    return origin if (origin in allowed or "*" in allowed) else None
+
+
+@bp.before_request
+def _preflight() -> Response | None:
+    """Answer CORS preflights before authentication (they are public)."""
+    if request.method != "OPTIONS":
+        return None
+    return Response(status=204, headers={"Allow": CORS_METHODS})
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    response.headers.add("Vary", "Origin")
+    origin = _allowed_origin()
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = "X-Request-ID, WWW-Authenticate"
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+            response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+            response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
+    # Cards carry patient-derived text: never kept by shared caches.
+    if request.method == "POST":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# --- authentication ----------------------------------------------------------------------------
+
+
+def _audience() -> str:
+    public = services().settings.public_url
+    return f"{public}{request.path}" if public else request.base_url
+
+
+def authenticate() -> Principal:
+    """An evaluator API key or a registered client's JWT; 401 (or 403) otherwise."""
+    check_not_throttled()
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    if token and looks_like_jwt(token):
+        clients = _state().clients
+        if clients is None:
+            record_auth_failure()
+            raise unauthorized("Client JWTs are not accepted: no CDS client is registered.")
+        try:
+            verified = clients.verify(token, audience=_audience(),
+                                      seen_jti=services().log.seen_jti)
+        except ClientAuthError as exc:
+            record_auth_failure()
+            raise unauthorized(f"The client token was refused: {exc}.") from None
+        principal = Principal(kind="jwt", label=verified.issuer, roles=frozenset({ROLE}))
+        g.principal = principal
+        return principal
+    return authorize(authenticate_api_key(), (ROLE,))
+
+
+def _service(service_id: str) -> ServiceDefinition:
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise ProblemError(404, "No CDS service has this id; see GET /cds-services.")
+    return service
+
+
+# --- endpoints ---------------------------------------------------------------------------------
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    """The CDS Hooks discovery document (public)."""
+    return _json({"services": [s.discovery() for s in SERVICES.values()]})
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    """Evaluate the draft orders of an order-select or order-sign call."""
+    started = time.perf_counter()
+    service = _service(service_id)
+    principal = authenticate()
+    body = read_json(request)
+    try:
+        call = parse_hook_call(body, service.hook)
+    except HookRequestError as exc:
+        raise ProblemError(400, exc.reason, errors=exc.errors) from None
+    svc = services()
+    settings = svc.settings
+    vocabulary = svc.vocabulary
+    base_url = _base_url()
+    prefetch = Prefetch.from_request(call.prefetch)
+    today = datetime.now(UTC).date()
+    selections = call.selections if call.hook == "order-select" else ()
+    card_list: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
+    for order in draft_orders(call.context, vocabulary, selections):
+        if order.kind == "other":
+            continue
+        if order.kind == "imaging":
+            # Outside the spine: no criteria of ours apply. The consult id is fresh and, as
+            # no decision is made, nothing is logged.
+            actions.append(cards.pama_action(
+                order.resource, rating="no-criteria-apply", consult_id=str(uuid.uuid4()),
+                auc_url=None, gcode=settings.pama_gcode))
+            continue
+        record = _decision(order, call, prefetch, principal, today, started)
+        card_list.append(cards.build_card(record, order.resource, vocabulary,
+                                          base_url=base_url))
+        actions.append(cards.pama_action(
+            order.resource, rating=cards.pama_rating(record["appropriateness"]),
+            consult_id=record["decision_id"],
+            auc_url=cards.ruleset_url(base_url, record["ruleset"]["version"]),
+            gcode=settings.pama_gcode))
+    return _json(cards.response_body(card_list, actions))
+
+
+def _decision(order: DraftOrder, call: Any, prefetch: Prefetch, principal: Principal,
+              today: Any, started: float) -> dict[str, Any]:
+    """The logged decision for one spine order: the earlier one for a repeated hookInstance."""
+    svc = services()
+    existing = svc.log.find_by_order(call.hook_instance, order.order_ref)
+    if existing is not None:
+        return existing
+    derived = derive_request(order, prefetch, svc.vocabulary, patient_reference=call.patient_id,
+                             today=today, matcher=_state().matcher)
+    try:
+        validated = svc.request_schema.load(derived.request)
+    except ValidationError as err:  # derivation keeps to the schema; this guards regressions
+        raise ProblemError(400, "The facts derived from this request are not valid: "
+                                f"{', '.join(sorted(err.normalized_messages()))}.") from None
+    record, _created = svc.decisions.decide(
+        validated,
+        channel=CHANNEL,
+        client=principal.label,
+        ordering_clinician=call.user_id,
+        assumptions=derived.assumptions,
+        hook_instance=call.hook_instance,
+        order_ref=order.order_ref,
+        started=started,
+    )
+    return record
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    """Append CDS Hooks feedback (accepted / overridden) to the decisions behind the cards."""
+    _service(service_id)
+    principal = authenticate()
+    body = read_json(request)
+    try:
+        items = parse_feedback(body)
+    except HookRequestError as exc:
+        raise ProblemError(400, exc.reason, errors=exc.errors) from None
+    log = services().log
+    for card_id, _ in items:
+        record = log.get(card_id) if _is_uuid(card_id) else None
+        if record is None or record.get("channel") != CHANNEL:
+            raise ProblemError(404, "No card with this uuid was issued by this service.")
+    stored = []
+    for card_id, entry in items:
+        try:
+            item = log.append_feedback(card_id, entry, principal.label)
+        except KeyError:
+            raise ProblemError(404, "No card with this uuid was issued by this service."
+                               ) from None
+        stored.append({"card": card_id, "outcome": item["outcome"],
+                       "received_at": item["received_at"]})
+    return _json({"feedback": stored})
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
