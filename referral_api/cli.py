@@ -20,7 +20,7 @@ def _settings() -> Settings:
     return load_settings()
 
 
-def _open_db(settings: Settings):  # noqa: ANN202 - sqlite_utils.Database
+def _open_db(settings: Settings):
     from .db import connect
 
     if not settings.database.exists():
@@ -29,7 +29,7 @@ def _open_db(settings: Settings):  # noqa: ANN202 - sqlite_utils.Database
     return connect(settings.database)
 
 
-def _log(settings: Settings):  # noqa: ANN202 - SQLiteDecisionLog
+def _log(settings: Settings):
     from .decision_log import SQLiteDecisionLog
 
     if not settings.database.exists():

@@ -72,9 +72,9 @@ class PatientSchema(Schema):
 
 def build_request_schema_class(vocabulary: Vocabulary) -> type[Schema]:
     """The ``POST /v1/decisions`` body schema, with the vocabulary's codes as enums."""
-    procedures = list(vocabulary.procedures)
-    findings = list(vocabulary.findings)
-    contraindications = list(vocabulary.contraindications)
+    procedure_codes = list(vocabulary.procedures)
+    finding_codes = list(vocabulary.findings)
+    contraindication_codes = list(vocabulary.contraindications)
 
     class DecisionRequestSchema(Schema):
         """Body of ``POST /v1/decisions``."""
@@ -86,7 +86,7 @@ def build_request_schema_class(vocabulary: Vocabulary) -> type[Schema]:
         patient = fields.Nested(PatientSchema, required=True)
         region = fields.String(required=True, validate=validate.OneOf(REGIONS))
         requested_procedure = fields.String(
-            validate=validate.OneOf(procedures),
+            validate=validate.OneOf(procedure_codes),
             metadata={"description": "default: MRI of the region without contrast"},
         )
         symptom_duration_weeks = StrictNumber(
@@ -95,8 +95,8 @@ def build_request_schema_class(vocabulary: Vocabulary) -> type[Schema]:
             load_default=0.0, allow_nan=False, validate=validate.Range(0, 5200))
         intervention_candidate = fields.Boolean(load_default=False, truthy={True},
                                                 falsy={False})
-        findings = _code_list(findings, "finding", 64)
-        contraindications = _code_list(contraindications, "contraindication", 16)
+        findings = _code_list(finding_codes, "finding", 64)
+        contraindications = _code_list(contraindication_codes, "contraindication", 16)
         egfr = StrictNumber(allow_nan=False, validate=validate.Range(0, 200),
                             metadata={"description": "mL/min/1.73 m²"})
         ordering_clinician = fields.String(validate=validate.Length(1, 128))

@@ -21,7 +21,7 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 SHARED = PROJECT_ROOT.parent / "shared"
 
 
-def make_app(tmp_path: Path, **overrides: Any):  # noqa: ANN201 - Flask
+def make_app(tmp_path: Path, **overrides: Any):
     """An app on a fresh migrated database under ``tmp_path``."""
     database = tmp_path / "decisions.sqlite"
     db = connect(database)
@@ -33,7 +33,7 @@ def make_app(tmp_path: Path, **overrides: Any):  # noqa: ANN201 - Flask
 
 
 @pytest.fixture
-def app(tmp_path: Path):  # noqa: ANN201 - Flask
+def app(tmp_path: Path):
     """The service on a temporary database with the real rules."""
     application = make_app(tmp_path)
     yield application
@@ -41,13 +41,13 @@ def app(tmp_path: Path):  # noqa: ANN201 - Flask
 
 
 @pytest.fixture
-def client(app):  # noqa: ANN001, ANN201
+def client(app):
     """A Flask test client."""
     return app.test_client()
 
 
 @pytest.fixture
-def keys(app) -> dict[str, str]:  # noqa: ANN001
+def keys(app) -> dict[str, str]:
     """A plaintext key per role: ``keys["evaluator"]``, ``keys["auditor"]``, …"""
     store: KeyStore = app.extensions["referral_api"].keys
     return {role: store.create([role], f"test-{role}")[1]
@@ -87,10 +87,10 @@ def lumbar_request(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def post_decision(client, evaluator_headers) -> Iterator[Any]:  # noqa: ANN001
+def post_decision(client, evaluator_headers) -> Iterator[Any]:
     """POST a decision body; returns the response."""
 
-    def post(body: dict[str, Any], **headers: str):  # noqa: ANN202
+    def post(body: dict[str, Any], **headers: str):
         return client.post("/v1/decisions", json=body,
                            headers={**evaluator_headers, **headers})
 

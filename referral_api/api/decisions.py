@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
+import uuid
 from typing import Any
 
 from flask import Response, json, request
@@ -50,8 +52,6 @@ def create_decision() -> Response:
         raise validation_problem(err) from None
     body_sha256 = None
     if key is not None:
-        import hashlib
-
         body_sha256 = hashlib.sha256(canonical_json(data)).hexdigest()
     principal = current_principal()
     try:
@@ -86,8 +86,6 @@ def get_decision(decision_id: str) -> Response:
 
 
 def _looks_like_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:

@@ -116,9 +116,9 @@ def sign_in_submit() -> Any:
             record_auth_failure()
         return _sign_in_page(refused.message, next_url or "/", 401 if refused.bad_credential
                              else 403)
-    if not next_url:
-        next_url = "/" if principal.has_any((CLINICIAN,)) else url_for("web.audit_index")
-    return redirect(next_url, code=303)
+    if not principal.has_any((CLINICIAN,)) and next_url in ("", "/"):
+        next_url = url_for("web.audit_index")  # auditors have no use for the form
+    return redirect(next_url or "/", code=303)
 
 
 @bp.post("/sign-out")

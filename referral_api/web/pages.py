@@ -60,6 +60,14 @@ def _helpers() -> dict[str, Any]:
     }
 
 
+@bp.app_template_filter("num")
+def _number(value: Any) -> str:
+    """Numbers as a clinician writes them: 1.0 -> "1", 2.5 -> "2.5"."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def error_page(status: int, message: str | None = None, **extra: Any) -> tuple[str, int]:
     """Render the HTML error page for ``status`` (a short title and a plain explanation)."""
     title, default = ERROR_MESSAGES.get(status, ("Error", "Something went wrong."))

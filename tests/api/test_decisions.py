@@ -12,7 +12,7 @@ from tests.conftest import auth, lumbar_request
 PROBLEM = "application/problem+json"
 
 
-def assert_problem(response, status: int) -> dict:  # noqa: ANN001
+def assert_problem(response, status: int) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == PROBLEM
     body = response.get_json(force=True)
@@ -21,7 +21,7 @@ def assert_problem(response, status: int) -> dict:  # noqa: ANN001
     return body
 
 
-def test_cauda_equina_is_emergent_mri(post_decision) -> None:  # noqa: ANN001
+def test_cauda_equina_is_emergent_mri(post_decision) -> None:
     response = post_decision(lumbar_request(findings=["urinary_retention"]))
     assert response.status_code == 201
     body = response.get_json()
@@ -42,7 +42,7 @@ def test_cauda_equina_is_emergent_mri(post_decision) -> None:  # noqa: ANN001
                           "would_change_if", "assumptions", "ruleset"]
 
 
-def test_uncomplicated_low_back_pain_is_not_appropriate(post_decision) -> None:  # noqa: ANN001
+def test_uncomplicated_low_back_pain_is_not_appropriate(post_decision) -> None:
     body = post_decision(lumbar_request()).get_json()
     assert body["scenario"]["id"] == "lumbar.uncomplicated"
     assert body["appropriateness"] == "usually_not_appropriate"
@@ -51,7 +51,7 @@ def test_uncomplicated_low_back_pain_is_not_appropriate(post_decision) -> None: 
     assert any(item["finding"] == "urinary_retention" for item in body["would_change_if"])
 
 
-def test_record_is_logged_with_hashed_patient(client, post_decision, auditor_headers) -> None:  # noqa: ANN001
+def test_record_is_logged_with_hashed_patient(client, post_decision, auditor_headers) -> None:
     created = post_decision(lumbar_request(ordering_clinician="dr-who")).get_json()
     response = client.get(f"/v1/decisions/{created['decision_id']}", headers=auditor_headers)
     assert response.status_code == 200
@@ -69,7 +69,7 @@ def test_record_is_logged_with_hashed_patient(client, post_decision, auditor_hea
     assert reference.startswith("hmac-sha256:")
 
 
-def test_unknown_decision_is_404(client, auditor_headers) -> None:  # noqa: ANN001
+def test_unknown_decision_is_404(client, auditor_headers) -> None:
     assert_problem(client.get(f"/v1/decisions/{uuid.uuid4()}", headers=auditor_headers), 404)
     assert_problem(client.get("/v1/decisions/not-a-uuid", headers=auditor_headers), 404)
 
@@ -93,81 +93,81 @@ def test_unknown_decision_is_404(client, auditor_headers) -> None:  # noqa: ANN0
         ({"surprise": 1}, "surprise"),
     ],
 )
-def test_invalid_values_are_422_naming_the_field(post_decision, changes, field) -> None:  # noqa: ANN001
+def test_invalid_values_are_422_naming_the_field(post_decision, changes, field) -> None:
     body = assert_problem(post_decision(lumbar_request(**changes)), 422)
     assert field in body["errors"], body
 
 
-def test_missing_required_fields(post_decision) -> None:  # noqa: ANN001
+def test_missing_required_fields(post_decision) -> None:
     body = assert_problem(post_decision({"findings": []}), 422)
     assert {"patient", "region", "symptom_duration_weeks"} <= body["errors"].keys()
 
 
-def test_unknown_code_is_named_and_nothing_logged(app, post_decision) -> None:  # noqa: ANN001
+def test_unknown_code_is_named_and_nothing_logged(app, post_decision) -> None:
     body = assert_problem(post_decision(lumbar_request(findings=["dragon_bite"])), 422)
     assert "dragon_bite" in json.dumps(body["errors"])
     assert app.extensions["referral_api"].log.verify()["decisions"]["checked"] == 0
 
 
-def test_malformed_json_is_400(client, evaluator_headers) -> None:  # noqa: ANN001
+def test_malformed_json_is_400(client, evaluator_headers) -> None:
     response = client.post("/v1/decisions", data="{not json", headers={
         **evaluator_headers, "Content-Type": "application/json"})
     assert_problem(response, 400)
 
 
-def test_json_array_body_is_422(client, evaluator_headers) -> None:  # noqa: ANN001
+def test_json_array_body_is_422(client, evaluator_headers) -> None:
     assert_problem(client.post("/v1/decisions", json=[1, 2], headers=evaluator_headers), 422)
 
 
-def test_not_json_is_415(client, evaluator_headers) -> None:  # noqa: ANN001
+def test_not_json_is_415(client, evaluator_headers) -> None:
     response = client.post("/v1/decisions", data="age=4", headers={
         **evaluator_headers, "Content-Type": "application/x-www-form-urlencoded"})
     assert_problem(response, 415)
 
 
-def test_body_over_64_kib_is_413(client, evaluator_headers) -> None:  # noqa: ANN001
+def test_body_over_64_kib_is_413(client, evaluator_headers) -> None:
     big = json.dumps(lumbar_request(ordering_clinician="x" * (70 * 1024)))
     response = client.post("/v1/decisions", data=big, headers={
         **evaluator_headers, "Content-Type": "application/json"})
     assert_problem(response, 413)
 
 
-def test_deeply_nested_json_is_400(client, evaluator_headers) -> None:  # noqa: ANN001
+def test_deeply_nested_json_is_400(client, evaluator_headers) -> None:
     nested = "[" * 200 + "]" * 200
     response = client.post("/v1/decisions", data=nested, headers={
         **evaluator_headers, "Content-Type": "application/json"})
     assert_problem(response, 400)
 
 
-def test_missing_credential_is_401(client) -> None:  # noqa: ANN001
+def test_missing_credential_is_401(client) -> None:
     body = assert_problem(client.post("/v1/decisions", json=lumbar_request()), 401)
     assert "detail" in body
 
 
-def test_unknown_key_is_401(client) -> None:  # noqa: ANN001
+def test_unknown_key_is_401(client) -> None:
     assert_problem(client.post("/v1/decisions", json=lumbar_request(),
                                headers=auth("rk_000000000000_nope")), 401)
 
 
-def test_x_api_key_header_is_accepted(client, keys) -> None:  # noqa: ANN001
+def test_x_api_key_header_is_accepted(client, keys) -> None:
     response = client.post("/v1/decisions", json=lumbar_request(),
                            headers={"X-API-Key": keys["evaluator"]})
     assert response.status_code == 201
 
 
-def test_wrong_role_is_403(client, keys) -> None:  # noqa: ANN001
+def test_wrong_role_is_403(client, keys) -> None:
     assert_problem(client.post("/v1/decisions", json=lumbar_request(),
                                headers=auth(keys["auditor"])), 403)
     assert_problem(client.get(f"/v1/decisions/{uuid.uuid4()}",
                               headers=auth(keys["evaluator"])), 403)
 
 
-def test_admin_may_do_everything(client, keys) -> None:  # noqa: ANN001
+def test_admin_may_do_everything(client, keys) -> None:
     response = client.post("/v1/decisions", json=lumbar_request(), headers=auth(keys["admin"]))
     assert response.status_code == 201
 
 
-def test_revoked_key_is_401(app, client, keys) -> None:  # noqa: ANN001
+def test_revoked_key_is_401(app, client, keys) -> None:
     store = app.extensions["referral_api"].keys
     key_id = next(k.key_id for k in store.list() if k.label == "test-evaluator")
     assert store.revoke(key_id)
@@ -178,7 +178,7 @@ def test_revoked_key_is_401(app, client, keys) -> None:  # noqa: ANN001
                                headers=auth(keys["evaluator"])), 401)
 
 
-def test_idempotency_key_replays_original(app, post_decision) -> None:  # noqa: ANN001
+def test_idempotency_key_replays_original(app, post_decision) -> None:
     first = post_decision(lumbar_request(), **{"Idempotency-Key": "abc-1"})
     again = post_decision(lumbar_request(), **{"Idempotency-Key": "abc-1"})
     assert first.status_code == 201
@@ -191,7 +191,7 @@ def test_idempotency_key_replays_original(app, post_decision) -> None:  # noqa: 
     assert app.extensions["referral_api"].log.verify()["decisions"]["checked"] == 1
 
 
-def test_request_id_echoed_or_created(client, evaluator_headers) -> None:  # noqa: ANN001
+def test_request_id_echoed_or_created(client, evaluator_headers) -> None:
     given = client.get("/healthz", headers={"X-Request-ID": "req-123"})
     assert given.headers["X-Request-ID"] == "req-123"
     made = client.post("/v1/decisions", json={}, headers=evaluator_headers)
@@ -199,23 +199,23 @@ def test_request_id_echoed_or_created(client, evaluator_headers) -> None:  # noq
 
 
 @pytest.mark.parametrize("method", ["put", "patch", "delete"])
-def test_decisions_cannot_be_changed(client, post_decision, admin_headers, method) -> None:  # noqa: ANN001
+def test_decisions_cannot_be_changed(client, post_decision, admin_headers, method) -> None:
     created = post_decision(lumbar_request()).get_json()
     call = getattr(client, method)
     assert_problem(call(f"/v1/decisions/{created['decision_id']}", headers=admin_headers), 405)
     assert_problem(call("/v1/decisions", headers=admin_headers), 405)
 
 
-def test_unknown_path_is_problem_404(client) -> None:  # noqa: ANN001
+def test_unknown_path_is_problem_404(client) -> None:
     assert_problem(client.get("/v2/nothing"), 404)
 
 
-def test_log_unavailable_is_503_and_nothing_returned(app, post_decision, monkeypatch) -> None:  # noqa: ANN001
+def test_log_unavailable_is_503_and_nothing_returned(app, post_decision, monkeypatch) -> None:
     from referral_api.decision_log import LogUnavailable
 
     log = app.extensions["referral_api"].log
 
-    def refuse(*_, **__):  # noqa: ANN002, ANN003, ANN202
+    def refuse(*_, **__):
         raise LogUnavailable("disk full")
 
     monkeypatch.setattr(log, "append", refuse)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.conftest import auth
 
 
-def test_health_and_ready(client) -> None:  # noqa: ANN001
+def test_health_and_ready(client) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
@@ -14,7 +14,7 @@ def test_health_and_ready(client) -> None:  # noqa: ANN001
     assert body["ruleset_in_force"] == "2026.1.0"
 
 
-def test_ready_is_503_when_database_unwritable(tmp_path) -> None:  # noqa: ANN001
+def test_ready_is_503_when_database_unwritable(tmp_path) -> None:
     from tests.conftest import make_app
 
     app = make_app(tmp_path, DATABASE=str(tmp_path / "missing-dir" / "x.sqlite"))
@@ -23,14 +23,14 @@ def test_ready_is_503_when_database_unwritable(tmp_path) -> None:  # noqa: ANN00
     assert response.get_json()["checks"]["database"] == "unavailable"
 
 
-def test_security_headers(client) -> None:  # noqa: ANN001
+def test_security_headers(client) -> None:
     response = client.get("/healthz")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
 
 
-def test_openapi_document_is_public_and_generated(client) -> None:  # noqa: ANN001
+def test_openapi_document_is_public_and_generated(client) -> None:
     doc = client.get("/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
     body_schema = doc["components"]["schemas"]["DecisionRequest"]
@@ -40,7 +40,7 @@ def test_openapi_document_is_public_and_generated(client) -> None:  # noqa: ANN0
     assert "/v1/decisions" in doc["paths"]
 
 
-def test_rulesets(client, keys) -> None:  # noqa: ANN001
+def test_rulesets(client, keys) -> None:
     listing = client.get("/v1/rulesets", headers=auth(keys["evaluator"])).get_json()
     assert listing["in_force"] == "2026.1.0"
     (current,) = [r for r in listing["rulesets"] if r["version"] == "2026.1.0"]
@@ -51,7 +51,7 @@ def test_rulesets(client, keys) -> None:  # noqa: ANN001
     assert client.get("/v1/rulesets/1999.0.0", headers=auth(keys["auditor"])).status_code == 404
 
 
-def test_vocabulary(client, keys) -> None:  # noqa: ANN001
+def test_vocabulary(client, keys) -> None:
     response = client.get("/v1/vocabulary", headers=auth(keys["evaluator"]))
     assert response.status_code == 200
     assert "saddle_anesthesia" in response.get_data(as_text=True)
@@ -59,7 +59,7 @@ def test_vocabulary(client, keys) -> None:  # noqa: ANN001
     assert client.get("/v1/vocabulary").status_code == 401
 
 
-def test_failed_authentication_is_rate_limited_not_before_20(client) -> None:  # noqa: ANN001
+def test_failed_authentication_is_rate_limited_not_before_20(client) -> None:
     from referral_api.auth import limiter
 
     limiter._failures.clear()
