@@ -18,3 +18,6 @@ accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 loglevel = os.environ.get("REFERRAL_API_LOG_LEVEL", "info")
+# gunicorn 23+ opens a runtime control socket under $HOME by default; this service is managed
+# by its supervisor (systemd, Docker), so no extra management surface is opened.
+control_socket_disable = True
