@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -70,13 +71,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=bool(settings.public_url
                                    and settings.public_url.startswith("https://")),
         SESSION_COOKIE_NAME="referral_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
         TESTING=settings.testing,
         JSON_SORT_KEYS=False,
     )
 
-    from . import api
+    from . import api, web
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(web.bp)
 
     from .openapi import build_openapi
 

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from referral_api import web
 from referral_api.config import PROJECT_ROOT
 from tests.conftest import make_app
 
@@ -75,8 +74,6 @@ def chromium() -> Iterator[Any]:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The real app on a temporary database, served by werkzeug in a background thread."""
     app = make_app(tmp_path_factory.mktemp("browser-db"))
-    if "web" not in app.blueprints:
-        app.register_blueprint(web.bp)
     store = app.extensions["referral_api"].keys
     keys = {role: store.create([role], f"browser-{role}")[1]
             for role in ("evaluator", "clinician", "auditor", "admin")}

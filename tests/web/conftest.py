@@ -8,17 +8,14 @@ from typing import Any
 
 import pytest
 
-from referral_api import web
-
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 SUBMISSION_RE = re.compile(r'name="submission_id" value="([^"]+)"')
 
 
 @pytest.fixture
 def web_app(app):
-    """The app with the web blueprint (registered here until create_app registers it)."""
-    if "web" not in app.blueprints:
-        app.register_blueprint(web.bp)
+    """The app (``create_app`` registers the web blueprint)."""
+    assert "web" in app.blueprints
     return app
 
 
