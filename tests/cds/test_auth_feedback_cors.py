@@ -260,3 +260,13 @@ def test_no_cors_origins_configured_means_no_grant(tmp_path):
     response = app.test_client().get("/cds-services", headers={"Origin": EHR_ORIGIN})
     assert "Access-Control-Allow-Origin" not in response.headers
     app.extensions["referral_api"].log.close()
+
+
+def test_repeated_jwt_failures_are_throttled_only_after_20(cds_client):
+    body = hook_request(service_request())
+    expired = bearer(conformance("cds-hooks-2.0.1-example.jwt"))
+    for _ in range(20):
+        assert_401(cds_client.post(SELECT, json=body, headers=expired))
+    response = cds_client.post(SELECT, json=body, headers=expired)
+    assert response.status_code == 429
+    assert response.headers["Retry-After"]
