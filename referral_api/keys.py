@@ -160,6 +160,19 @@ class KeyStore:
             return None
         return _api_key(row)
 
+    def active(self, key_id: str) -> ApiKey | None:
+        """The key with this id when it exists and is not revoked (cached like ``verify``).
+
+        Browser sessions hold only the key id: this is how a revocation ends them too.
+        """
+        try:
+            row = self._row(key_id)
+        except sqlite3.Error as exc:
+            raise LogUnavailable(f"the key store cannot be read: {type(exc).__name__}") from exc
+        if row is None or row["revoked_at"] is not None:
+            return None
+        return _api_key(row)
+
     def list(self) -> list[ApiKey]:
         """Every key, oldest first, revoked ones included."""
         cursor = self._db().conn.execute("SELECT * FROM api_keys ORDER BY created_at, key_id")

@@ -79,12 +79,13 @@ def signed_in() -> Principal | None:
     if not isinstance(issued, int) or time.time() - issued > MAX_AGE_S:
         session.pop(SESSION_FIELD, None)
         return None
-    return Principal(
-        kind="session",
-        label=str(who.get("label", "")),
-        roles=frozenset(str(role) for role in who.get("roles", [])),
-        key_id=who.get("key_id"),
-    )
+    # A session lives no longer than its key: revoking the key signs the browser out.
+    key = services().keys.active(str(who.get("key_id", "")))
+    if key is None:
+        session.pop(SESSION_FIELD, None)
+        return None
+    return Principal(kind="session", label=key.label, roles=frozenset(key.roles),
+                     key_id=key.key_id)
 
 
 def safe_next(target: str | None, default: str) -> str:
