@@ -77,8 +77,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
 
     from . import api, web
+    from .cds.blueprint import bp as cds_bp
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(cds_bp)
     app.register_blueprint(web.bp)
 
     from .openapi import build_openapi

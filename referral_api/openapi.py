@@ -108,6 +108,41 @@ def build_openapi(app: Flask, vocabulary: Vocabulary) -> str:
         "summary": "Readiness: log writable, rule set in force", "security": [],
         "responses": {"200": {"description": "Ready", "content": _json("Ready")},
                       "503": {"description": "Not ready", "content": _json("Ready")}}}})
+    _document_cds_hooks(spec, secured)
     for extra in app.extensions.get("referral_api.openapi_paths", []):
         extra(spec)
     return json.dumps(spec.to_dict(), separators=(",", ":"))
+
+
+def _document_cds_hooks(spec: APISpec, secured: list[dict[str, list[str]]]) -> None:
+    """CDS Hooks 2.0 endpoints: their bodies are defined by the CDS Hooks specification."""
+    service_id = {"in": "path", "name": "service_id", "required": True,
+                  "schema": {"type": "string",
+                             "enum": ["spine-mri-appropriateness",
+                                      "spine-mri-appropriateness-sign"]}}
+    any_object = {"application/json": {"schema": {"type": "object"}}}
+    cds_auth = [*secured, {"cdsClientJwt": []}]
+    spec.components.security_scheme("cdsClientJwt", {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "CDS Hooks client JWT (ES384 or RS384) from a trusted issuer"})
+    spec.path("/cds-services", operations={"get": {
+        "summary": "CDS Hooks discovery", "security": [],
+        "responses": {"200": {"description": "The services and their prefetch templates",
+                              "content": {"application/json": {"schema": {
+                                  "type": "object", "required": ["services"],
+                                  "properties": {"services": {"type": "array"}}}}}}}}})
+    spec.path("/cds-services/{service_id}", operations={"post": {
+        "summary": "CDS Hooks service call (order-select or order-sign)",
+        "security": cds_auth, "parameters": [service_id],
+        "requestBody": {"required": True, "content": any_object},
+        "responses": {"200": {"description": "Cards and PAMA system actions",
+                              "content": {"application/json": {"schema": {
+                                  "type": "object", "required": ["cards"],
+                                  "properties": {"cards": {"type": "array"}}}}}},
+                      **_problems(400, 401, 403, 404, 413, 415, 429, 503)}}})
+    spec.path("/cds-services/{service_id}/feedback", operations={"post": {
+        "summary": "CDS Hooks feedback on a card (accepted or overridden)",
+        "security": cds_auth, "parameters": [service_id],
+        "requestBody": {"required": True, "content": any_object},
+        "responses": {"200": {"description": "Feedback recorded", "content": any_object},
+                      **_problems(400, 401, 403, 404, 413, 415, 429, 503)}}})

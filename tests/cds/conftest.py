@@ -40,10 +40,7 @@ def clients_file(tmp_path: Path) -> Path:
 def build_cds_app(tmp_path: Path, **overrides: Any) -> Any:
     """The service with the CDS blueprint, on a fresh database under ``tmp_path``."""
     app = make_app(tmp_path, **overrides)
-    if "cds" not in app.blueprints:  # until the app factory registers it itself
-        from referral_api.cds.blueprint import bp
-
-        app.register_blueprint(bp)
+    assert "cds" in app.blueprints
     return app
 
 
