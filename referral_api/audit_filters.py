@@ -1,0 +1,200 @@
+"""Query parameters of the audit endpoints (``GET /v1/decisions…``), validated with marshmallow.
+
+One schema per endpoint, all sharing the contract's filters (api-v1.md, "Decision records"):
+``since``, ``until`` (ISO 8601 date or date-time; no offset means UTC; a bare date means the
+start of that day for ``since`` and its end for ``until``), ``region``, ``appropriateness``,
+``urgency``, ``scenario``, ``ruleset_version``, ``channel``, ``client``,
+``ordering_clinician``, ``patient`` (the clear id: the caller hashes it before it reaches the
+store) and ``feedback``. A bad value, an unknown parameter or a parameter given twice is a 422
+naming the parameter, so a typo never silently widens an audit query.
+
+The schemas are pure (no Flask); :func:`parse_args` and :func:`storage_filters` turn a query
+string into the ``filters`` dict of ``SQLiteDecisionLog.query / iter_records / stats``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from .audit_query import GROUP_FIELDS, MAX_LIMIT
+from .schemas import CHANNELS, RATINGS, REGIONS, URGENCIES
+
+FEEDBACK_VALUES = ("accepted", "overridden", "none")
+EXPORT_FORMATS = ("csv", "ndjson")
+MAX_TEXT = 128
+MAX_CURSOR = 512
+DEFAULT_LIMIT = 50
+#: The filters the store understands, in the contract's order (``patient`` becomes
+#: ``patient_hash`` on its way to the store).
+FILTER_NAMES = (
+    "since", "until", "region", "appropriateness", "urgency", "scenario", "ruleset_version",
+    "channel", "client", "ordering_clinician", "patient", "feedback",
+)  # fmt: skip
+
+
+def to_utc_text(moment: dt.datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ``: the stored form (fixed width, so text order = time order)."""
+    moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_instant(text: str, *, end_of_day: bool = False) -> str:
+    """An ISO 8601 date or date-time as stored UTC text; ValueError when it is neither.
+
+    A date-time without an offset is UTC (the contract). A bare date covers the whole UTC
+    day: its first millisecond, or with ``end_of_day`` its last, so ``until=2026-11-23``
+    includes decisions made on 23 November.
+    """
+    text = text.strip()
+    if len(text) == 10:
+        day = dt.date.fromisoformat(text)
+        return to_utc_text(dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min))
+    return to_utc_text(dt.datetime.fromisoformat(text))
+
+
+class Instant(fields.String):
+    """An ISO 8601 date or date-time, loaded as stored UTC text."""
+
+    def __init__(self, *, end_of_day: bool = False, **kwargs: Any) -> None:
+        metadata = {"format": "date-time",
+                    "description": "ISO 8601 date or date-time; no offset means UTC"}
+        super().__init__(metadata=metadata, **kwargs)
+        self.end_of_day = end_of_day
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parse_instant(text, end_of_day=self.end_of_day)
+        except ValueError:
+            raise ValidationError(
+                "Not an ISO 8601 date or date-time (e.g. 2026-11-23 or 2026-11-23T18:00:00Z)."
+            ) from None
+
+
+def _choice(values: tuple[str, ...]) -> fields.String:
+    return fields.String(validate=validate.OneOf(values), metadata={"enum": list(values)})
+
+
+def _text() -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=MAX_TEXT))
+
+
+class AuditFilterSchema(Schema):
+    """The filters shared by the list, export and stats endpoints."""
+
+    class Meta:
+        unknown = RAISE
+
+    since = Instant()
+    until = Instant(end_of_day=True)
+    region = _choice(REGIONS)
+    appropriateness = _choice(RATINGS)
+    urgency = _choice(URGENCIES)
+    scenario = _text()
+    ruleset_version = _text()
+    channel = _choice(CHANNELS)
+    client = _text()
+    ordering_clinician = _text()
+    patient = fields.String(validate=validate.Length(min=1, max=MAX_TEXT),
+                            metadata={"description": "the clear patient id; hashed by the "
+                                                     "server, never stored or logged in clear"})
+    feedback = _choice(FEEDBACK_VALUES)
+
+    @validates_schema
+    def _range(self, data: Mapping[str, Any], **_: Any) -> None:
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            raise ValidationError("Must not be before since.", "until")
+
+
+class ListQuerySchema(AuditFilterSchema):
+    """``GET /v1/decisions``: filters, ``limit`` (1–500) and the opaque ``cursor``."""
+
+    limit = fields.Integer(load_default=DEFAULT_LIMIT, strict=False,
+                           validate=validate.Range(min=1, max=MAX_LIMIT))
+    cursor = fields.String(validate=validate.Length(min=1, max=MAX_CURSOR))
+
+
+class ExportQuerySchema(AuditFilterSchema):
+    """``GET /v1/decisions/export``: filters and ``format``."""
+
+    format = fields.String(required=True, validate=validate.OneOf(EXPORT_FORMATS),
+                           metadata={"enum": list(EXPORT_FORMATS)})
+
+
+class GroupBy(fields.String):
+    """A comma-separated list of distinct ``group_by`` fields."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        names = [part.strip() for part in text.split(",") if part.strip()]
+        unknown = [n for n in names if n not in GROUP_FIELDS]
+        if unknown:
+            raise ValidationError(
+                f"Unknown field(s) {', '.join(n[:32] for n in unknown)}; "
+                f"choose among {', '.join(GROUP_FIELDS)}."
+            )
+        if len(set(names)) != len(names):
+            raise ValidationError("A field is listed twice.")
+        return names
+
+
+class StatsQuerySchema(AuditFilterSchema):
+    """``GET /v1/decisions/stats``: filters and ``group_by`` (comma-separated, may be empty)."""
+
+    group_by = GroupBy(load_default=list, validate=validate.Length(max=len(GROUP_FIELDS)),
+                       metadata={"description": "comma-separated, among: "
+                                                + ", ".join(GROUP_FIELDS)})
+
+
+class VerifyQuerySchema(Schema):
+    """``GET /v1/decisions/verify``: the optional anchor an auditor saved earlier."""
+
+    class Meta:
+        unknown = RAISE
+
+    expect_head = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$",
+                                                         error="A 64-digit hex hash."))
+    expect_count = fields.Integer(strict=False, validate=validate.Range(min=0))
+
+
+class AccessLogQuerySchema(Schema):
+    """``GET /v1/access-log``: ``limit`` (1–500, default 100) and the opaque ``cursor``."""
+
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(load_default=100, strict=False,
+                           validate=validate.Range(min=1, max=MAX_LIMIT))
+    cursor = fields.String(validate=validate.Length(min=1, max=MAX_CURSOR))
+
+
+def parse_args(schema: Schema, args: Any) -> dict[str, Any]:
+    """Load a query string (a werkzeug ``MultiDict`` or a plain mapping) with ``schema``.
+
+    Raises ``ValidationError``; a parameter given more than once is an error too (which of two
+    values would an auditor expect?).
+    """
+    if hasattr(args, "getlist"):
+        repeated = {name: ["Given more than once."] for name in args
+                    if len(args.getlist(name)) > 1}
+        if repeated:
+            raise ValidationError(repeated)
+        flat = {name: args.get(name) for name in args}
+    else:
+        flat = dict(args)
+    return schema.load(flat)
+
+
+def storage_filters(loaded: Mapping[str, Any],
+                    patient_hash: Callable[[str], str]) -> dict[str, Any]:
+    """The store's ``filters`` from loaded parameters: only filters, ``patient`` hashed."""
+    filters = {name: loaded[name] for name in FILTER_NAMES if name in loaded and name != "patient"}
+    if "patient" in loaded:
+        filters["patient_hash"] = patient_hash(loaded["patient"])
+    return filters
+
