@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from conftest import make_new, raw
+from tests.storage.conftest import make_new, raw
 
 from referral_api.decision_log import LogUnavailable, SQLiteDecisionLog
 

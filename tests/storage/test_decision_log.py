@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_new, raw, sample_output, tampered_copy
+from tests.storage.conftest import make_new, raw, sample_output, tampered_copy
 
 from referral_api.canonical import GENESIS_HASH
 from referral_api.db import connect

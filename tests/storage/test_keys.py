@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import raw
+from tests.storage.conftest import raw
 
 from referral_api import keys as keys_module
 from referral_api.decision_log import LogUnavailable, SQLiteDecisionLog

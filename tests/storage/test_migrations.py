@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import raw
+from tests.storage.conftest import raw
 
 from referral_api.db import connect
 from referral_api.decision_log import SQLiteDecisionLog

@@ -7,7 +7,7 @@ import types
 from collections.abc import Callable
 
 import pytest
-from conftest import make_new, sample_output
+from tests.storage.conftest import make_new, sample_output
 
 from referral_api import audit_query
 from referral_api import decision_log as decision_log_module
