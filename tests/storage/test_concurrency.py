@@ -5,9 +5,8 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from tests.storage.conftest import make_new, raw
-
 from referral_api.decision_log import LogUnavailable, SQLiteDecisionLog
+from tests.storage.conftest import make_new, raw
 
 APPENDS_PER_PROCESS = 200
 

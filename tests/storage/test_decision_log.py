@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.storage.conftest import make_new, raw, sample_output, tampered_copy
 
 from referral_api.canonical import GENESIS_HASH
 from referral_api.db import connect
@@ -25,6 +24,7 @@ from referral_api.decision_log import (
     SQLiteDecisionLog,
 )
 from referral_api.migrations import migrate
+from tests.storage.conftest import make_new, raw, sample_output, tampered_copy
 
 ISO_MS_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 

@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.storage.conftest import raw
 
 from referral_api import keys as keys_module
 from referral_api.decision_log import LogUnavailable, SQLiteDecisionLog
 from referral_api.keys import ROLES, KeyStore
+from tests.storage.conftest import raw
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from tests.storage.conftest import raw
 
 from referral_api.db import connect
 from referral_api.decision_log import SQLiteDecisionLog
 from referral_api.migrations import APPEND_ONLY_TABLES, is_migrated, migrate, schema_version
+from tests.storage.conftest import raw
 
 EXPECTED_TABLES = {
     "decisions",

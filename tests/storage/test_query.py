@@ -7,11 +7,11 @@ import types
 from collections.abc import Callable
 
 import pytest
-from tests.storage.conftest import make_new, sample_output
 
 from referral_api import audit_query
 from referral_api import decision_log as decision_log_module
 from referral_api.decision_log import SQLiteDecisionLog
+from tests.storage.conftest import make_new, sample_output
 
 DAY1 = dt.datetime(2026, 10, 31, 23, 59, 0, tzinfo=dt.UTC)
 DAY2 = dt.datetime(2026, 11, 1, 8, 0, 0, tzinfo=dt.UTC)
