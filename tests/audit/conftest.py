@@ -1,0 +1,104 @@
+"""Fixtures of the audit API tests: seeded logs, a draft rule set version, auditor helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Importing the module registers the audit routes on the API blueprint; it must happen before
+# any app is created (Flask refuses new routes on a blueprint already registered). The lead
+# imports it from referral_api/api/__init__.py as well: importing twice is harmless.
+import referral_api.api.audit  # noqa: F401
+from tests.audit.fixtures.draft_ruleset import make_draft_rules
+from tests.conftest import lumbar_request, make_app
+
+CAUDA = {"findings": ["urinary_retention"]}
+
+
+@pytest.fixture
+def svc(app):
+    """The app's services."""
+    return app.extensions["referral_api"]
+
+
+@pytest.fixture
+def decide(svc) -> Callable[..., dict]:
+    """Record one decision through the service (as every channel does); returns the record."""
+
+    def make(channel: str = "api", client: str = "test-client", **changes: Any) -> dict:
+        extra = {k: changes.pop(k) for k in ("hook_instance", "order_ref", "ordering_clinician")
+                 if k in changes}
+        request = svc.request_schema.load(lumbar_request(**changes))
+        record, created = svc.decisions.decide(request, channel=channel, client=client, **extra)
+        assert created
+        return record
+
+    return make
+
+
+@pytest.fixture
+def varied(decide) -> list[dict]:
+    """Eight decisions differing in every filterable field, oldest first."""
+    records = [
+        decide(),
+        decide(**CAUDA, ordering_clinician="dr-house"),
+        decide(region="cervical", patient={"age": 60, "reference": "MRN-0002"}),
+        decide(channel="form", client="clinician-a", ordering_clinician="dr-house"),
+        decide(channel="cds-hooks", client="https://ehr.example.org",
+               hook_instance="hook-1", order_ref="ServiceRequest/1", **CAUDA),
+        decide(region="thoracic", findings=["history_of_cancer"]),
+        decide(patient={"age": 30, "reference": "MRN-0002"}),
+        decide(channel="cds-hooks", client="https://ehr.example.org",
+               hook_instance="hook-2", order_ref="ServiceRequest/2"),
+    ]
+    return records
+
+
+def bulk_append(svc: Any, count: int, batch: int = 2000) -> None:
+    """Append ``count`` copies of one evaluated decision fast (``append_many`` batches)."""
+    from referral_api import engine
+    from referral_api.decision_log import NewDecision
+
+    request = svc.request_schema.load(lumbar_request())
+    output = svc.decisions.evaluate(request)
+    stored = {**request, "patient": {"age": 45, "sex": "female"}}
+    done = 0
+    while done < count:
+        size = min(batch, count - done)
+        svc.log.append_many([
+            NewDecision(channel="api", client="bulk", ordering_clinician=None,
+                        patient_hash=None, input=stored, output=output,
+                        ruleset_version=output["ruleset"]["version"],
+                        ruleset_sha256=output["ruleset"]["sha256"],
+                        engine_version=engine.ENGINE_VERSION, latency_ms=0.1)
+            for _ in range(size)])
+        done += size
+
+
+@pytest.fixture
+def draft_rules(tmp_path: Path) -> Path:
+    """A copy of rules/ with the draft version 2026.2.0 added."""
+    return make_draft_rules(tmp_path / "rules")
+
+
+@pytest.fixture
+def draft_app(tmp_path: Path, draft_rules: Path):
+    """The service with the draft version loaded (and 2026.1.0 in force)."""
+    application = make_app(tmp_path, RULES_DIR=str(draft_rules))
+    yield application
+    application.extensions["referral_api"].log.close()
+
+
+def utc_now_text() -> str:
+    """Now, as the log stores times."""
+    now = dt.datetime.now(dt.UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def actions(svc: Any) -> list[str]:
+    """Access-log actions, oldest first."""
+    return [e["action"] for e in reversed(svc.log.access_log(limit=1000))]
