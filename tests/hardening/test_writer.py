@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import new_decision
+from hardening_factories import new_decision
 
 from referral_api.decision_log import (
     IdempotencyConflict,
