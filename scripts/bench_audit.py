@@ -1,0 +1,169 @@
+"""Audit read benchmark on a generated log (scripts/generate_log.py), e.g. 1 000 000 decisions.
+
+    .venv/bin/python scripts/bench_audit.py /tmp/audit-1m.sqlite [--export-count 250000]
+
+Measures, through the HTTP API (Flask test client: validation, the query, JSON, and the
+access-log write that every audit read makes):
+- the first page (limit 50) for a set of filters: median and worst of 5 runs;
+- grouped statistics;
+- verification of the three chains;
+- peak memory (ru_maxrss) of a child process exporting ``--export-count`` decisions as CSV
+  and as NDJSON, against a child that only opens the log (the baseline).
+
+Writes an API key and access-log entries into the database it is given: use a scratch copy
+under /tmp, never the project's db/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+SECRET = "bench-audit-secret-key-0123456789-abcdefghijkl"  # noqa: S105 - scratch database only
+
+PAGE_QUERIES = [
+    "",
+    "region=lumbar",
+    "appropriateness=usually_appropriate",
+    "urgency=emergent",
+    "scenario=lumbar.cauda_equina",
+    "channel=cds-hooks&urgency=urgent",
+    "ordering_clinician=dr-0042",
+    "patient=MRN-004242",
+    "feedback=overridden",
+    "feedback=none&region=cervical",
+    "client=referral-portal",
+    "since=2026-06-01&until=2026-06-30&region=thoracic",
+    "ruleset_version=2026.1.0&appropriateness=not_covered",
+]
+STATS_QUERIES = [
+    "group_by=appropriateness",
+    "group_by=day",
+    "group_by=month,urgency",
+    "group_by=channel,feedback",
+    "group_by=scenario&region=lumbar",
+    "group_by=ordering_clinician&since=2026-09-01",
+]
+
+
+def _timed(fn, runs: int) -> tuple[float, float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), max(times)
+
+
+def bench_http(path: Path) -> None:
+    """Page, stats and verify timings through the API."""
+    import referral_api.api.audit  # noqa: F401  (registers the routes before create_app)
+    from referral_api import create_app
+    from referral_api.config import PROJECT_ROOT
+
+    app = create_app({"DATABASE": str(path), "SECRET_KEY": SECRET,
+                      "RULES_DIR": str(PROJECT_ROOT / "rules"),
+                      "AUDIT_QUERY_TIMEOUT_MS": 60_000})
+    svc = app.extensions["referral_api"]
+    key = svc.keys.create(["auditor"], "bench-auditor")[1]
+    headers = {"Authorization": f"Bearer {key}"}
+    client = app.test_client()
+    count = svc.log.head()["count"]
+    print(f"log: {count:,} decisions ({path.stat().st_size / 1e6:,.0f} MB)")
+
+    def get(url: str) -> dict:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, (url, response.get_json())
+        return response.get_json()
+
+    print("\nfirst page (limit 50), ms: median / worst of 5")
+    for query in PAGE_QUERIES:
+        url = f"/v1/decisions?{query}"
+        items = len(get(url)["items"])
+        median, worst = _timed(lambda url=url: get(url), 5)
+        print(f"  {median:7.1f} / {worst:7.1f}  {items:>3} items  {query or '(no filter)'}")
+
+    print("\nstats, ms: median / worst of 3")
+    for query in STATS_QUERIES:
+        url = f"/v1/decisions/stats?{query}"
+        groups = len(get(url)["groups"])
+        median, worst = _timed(lambda url=url: get(url), 3)
+        print(f"  {median:7.1f} / {worst:7.1f}  {groups:>4} groups  {query}")
+
+    started = time.perf_counter()
+    body = get("/v1/decisions/verify")
+    seconds = time.perf_counter() - started
+    print(f"\nverify: {seconds:.1f} s; decisions ok={body['ok']} checked={body['checked']:,}; "
+          f"feedback ok={body['feedback']['ok']} checked={body['feedback']['checked']:,}; "
+          f"access_log ok={body['access_log']['ok']}")
+    svc.log.close()
+
+
+def export_child(path: str, fmt: str, count: int) -> None:
+    """Child process: export ``count`` decisions to /dev/null; print rows, seconds, maxrss."""
+    from referral_api.decision_log import SQLiteDecisionLog
+    from referral_api.export import iter_export
+
+    log = SQLiteDecisionLog(path)
+    log.head()  # open the connection (the baseline includes it)
+    started = time.perf_counter()
+    written = 0
+    if count:
+        records = itertools.islice(log.iter_records({}), count)
+        with open(os.devnull, "w", encoding="utf-8") as sink:
+            for chunk in iter_export(fmt, records):
+                sink.write(chunk)
+                written += len(chunk)
+    seconds = time.perf_counter() - started
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"{count} {seconds:.2f} {rss_kib} {written}")
+
+
+def bench_export(path: Path, count: int) -> None:
+    """Peak RSS of exporting ``count`` decisions vs. a child that exports nothing."""
+    def run(fmt: str, n: int) -> tuple[float, int, int]:
+        out = subprocess.run(
+            [sys.executable, __file__, str(path), "--export-child", fmt, str(n)],
+            check=True, capture_output=True, text=True).stdout.split()
+        return float(out[1]), int(out[2]), int(out[3])
+
+    _, base_kib, _ = run("csv", 0)
+    print(f"\nexport peak memory (child ru_maxrss); baseline (opened, nothing exported): "
+          f"{base_kib / 1024:.1f} MiB")
+    for fmt in ("csv", "ndjson"):
+        seconds, kib, size = run(fmt, count)
+        print(f"  {fmt:6} {count:,} decisions, {size / 1e6:,.0f} MB in {seconds:.1f} s "
+              f"({count / seconds:,.0f}/s): peak {kib / 1024:.1f} MiB "
+              f"(+{(kib - base_kib) / 1024:.1f} MiB over baseline)")
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("database", type=Path)
+    parser.add_argument("--export-count", type=int, default=250_000)
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--export-child", nargs=2, metavar=("FORMAT", "COUNT"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.export_child:
+        export_child(str(args.database), args.export_child[0], int(args.export_child[1]))
+        return
+    if not args.database.exists():
+        raise SystemExit(f"{args.database} does not exist: run scripts/generate_log.py first")
+    if not args.skip_http:
+        bench_http(args.database)
+    bench_export(args.database, args.export_count)
+
+
+if __name__ == "__main__":
+    main()
