@@ -24,6 +24,7 @@ from .ruleset import load_registry
 from .schemas import RequestLoader
 from .secret_key import derive_key, load_secret
 from .service import DecisionService, NoRulesetInForce
+from .writer import GroupCommitWriter
 
 __all__ = ["create_app"]
 
@@ -57,7 +58,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         vocabulary=registry.vocabulary,
         log=decision_log,
         keys=KeyStore(decision_log),
-        decisions=DecisionService(registry, decision_log, patient_key),
+        # Writes go through the group-commit writer; reads use the log directly.
+        decisions=DecisionService(registry, GroupCommitWriter(decision_log), patient_key),
         request_schema=RequestLoader(registry.vocabulary),
         patient_key=patient_key,
         session_key=derive_key(secret, "session"),
@@ -114,9 +116,10 @@ def _install_error_handlers(app: Flask) -> None:
         return problem_response(err)
 
     @app.errorhandler(LogUnavailable)
-    def _log_down(_: LogUnavailable) -> Response:
-        log.error("decision log unavailable; answered 503", extra={"request_id": g.get(
-            "request_id")})
+    def _log_down(err: LogUnavailable) -> Response:
+        # The reason is SQLite's (e.g. "disk I/O error", "readonly database"): no patient data.
+        log.error("decision log unavailable (%s); answered 503, request %s", err,
+                  g.get("request_id"))
         return problem_response(ProblemError(
             503, "The decision could not be recorded, so none is returned. Try again later.",
             headers={"Retry-After": "5"}))

@@ -21,6 +21,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from .audit_query import GROUP_FIELDS, MAX_LIMIT
+from .db import utc_timestamp
 from .schemas import CHANNELS, RATINGS, REGIONS, URGENCIES
 
 FEEDBACK_VALUES = ("accepted", "overridden", "none")
@@ -36,12 +37,6 @@ FILTER_NAMES = (
 )  # fmt: skip
 
 
-def to_utc_text(moment: dt.datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SS.mmmZ``: the stored form (fixed width, so text order = time order)."""
-    moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def parse_instant(text: str, *, end_of_day: bool = False) -> str:
     """An ISO 8601 date or date-time as stored UTC text; ValueError when it is neither.
 
@@ -52,8 +47,8 @@ def parse_instant(text: str, *, end_of_day: bool = False) -> str:
     text = text.strip()
     if len(text) == 10:
         day = dt.date.fromisoformat(text)
-        return to_utc_text(dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min))
-    return to_utc_text(dt.datetime.fromisoformat(text))
+        return utc_timestamp(dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min))
+    return utc_timestamp(dt.datetime.fromisoformat(text))
 
 
 class Instant(fields.String):
@@ -69,7 +64,7 @@ class Instant(fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
             return parse_instant(text, end_of_day=self.end_of_day)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValidationError(
                 "Not an ISO 8601 date or date-time (e.g. 2026-11-23 or 2026-11-23T18:00:00Z)."
             ) from None

@@ -73,9 +73,10 @@ def _timestamp(name: str, value: Any) -> str:
             raise ValueError(f"{name}: not an ISO 8601 date-time") from None
     else:
         raise ValueError(f"{name}: not an ISO 8601 date-time")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)  # the contract: no offset means UTC
-    return utc_timestamp(moment)
+    try:
+        return utc_timestamp(moment)  # no offset means UTC (the contract)
+    except OverflowError:
+        raise ValueError(f"{name}: outside the years 1 to 9999") from None
 
 
 def normalize_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:

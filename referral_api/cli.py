@@ -187,5 +187,11 @@ def serve(host: str, port: int) -> None:
     os.execv(str(gunicorn), args)  # noqa: S606 - replaces this process with the server
 
 
+# The audit commands live with the audit code; they are attached to this command tree here.
+from .audit_cli import export_command, replay_command  # noqa: E402
+
+decisions.add_command(export_command)
+main.add_command(replay_command)
+
 if __name__ == "__main__":
     main()

@@ -121,8 +121,10 @@ class LazyDatabase:
 def utc_timestamp(moment: dt.datetime | None = None) -> str:
     """ISO 8601 UTC with milliseconds and ``Z``: ``2026-11-23T18:00:00.123Z``.
 
-    Fixed width, so text order equals time order (used by range filters).
+    Fixed width (the year is always four digits), so text order equals time order (used by
+    range filters). A naive ``moment`` is taken as UTC. Raises ``OverflowError`` when the
+    instant falls outside years 1–9999 once converted to UTC.
     """
     moment = moment or dt.datetime.now(dt.UTC)
-    moment = moment.astimezone(dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"

@@ -195,7 +195,10 @@ class SQLiteDecisionLog:
         # so that the next call reopens.  The message names no patient data.
         with contextlib.suppress(sqlite3.Error):
             self.connections.close()
-        return LogUnavailable(f"{what}: {type(exc).__name__}: {exc}")
+        # The extended code (SQLITE_READONLY_DBMOVED, SQLITE_FULL …) tells operators why.
+        code = getattr(exc, "sqlite_errorname", None)
+        return LogUnavailable(f"{what}: {type(exc).__name__}: {exc}"
+                              + (f" [{code}]" if code else ""))
 
     def close(self) -> None:
         """Close this thread's connection."""

@@ -37,7 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gunicorn_harness import prepare_database, request, service_env, serving
 from load_test import LoadGenerator, audit
 
-TMPFS_SIZE = "24m"
+# Large enough that the load itself never fills it (a decision is ~5 KB in the log and WAL):
+# "disk full" must be the fault we inject, not a side effect of the other phases.
+TMPFS_SIZE = "256m"
 
 
 class FaultUnsupported(RuntimeError):

@@ -22,7 +22,7 @@ def list_rulesets() -> Response:
         in_force = registry.in_force(datetime.now(UTC)).version
     except LookupError:
         in_force = None
-    items = [{**rs.summary(), "in_force": rs.version == in_force}
+    items = [{"id": rs.id, **rs.summary(), "in_force": rs.version == in_force}
              for rs in registry.versions()]
     return json_response({"in_force": in_force, "rulesets": items})
 

@@ -218,7 +218,7 @@ def test_log_unavailable_is_503_and_nothing_returned(app, post_decision, monkeyp
     def refuse(*_, **__):
         raise LogUnavailable("disk full")
 
-    monkeypatch.setattr(log, "append", refuse)
+    monkeypatch.setattr(log, "append_many", refuse)
     response = post_decision(lumbar_request(findings=["urinary_retention"]))
     body = assert_problem(response, 503)
     assert "decision_id" not in body

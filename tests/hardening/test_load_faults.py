@@ -45,3 +45,5 @@ def test_faults_answer_503_never_an_unlogged_decision() -> None:
     # descriptors still write, and those 201s are in the log: missing_from_log == 0 above).
     assert phases["read-only"]["statuses"].get(503, 0) > 0
     assert phases["read-only"]["readyz"] == 503
+    # Once writable again, the workers reopen their connections and log again.
+    assert phases["writable again"]["statuses"].get(201, 0) > 0
