@@ -21,3 +21,26 @@ loglevel = os.environ.get("REFERRAL_API_LOG_LEVEL", "info")
 # gunicorn 23+ opens a runtime control socket under $HOME by default; this service is managed
 # by its supervisor (systemd, Docker), so no extra management surface is opened.
 control_socket_disable = True
+
+
+def _drop_server_banner() -> None:
+    """Send no ``Server`` header: the server's name and version help only an attacker.
+
+    gunicorn has no setting for it; its response class builds the default headers in one
+    method, which is wrapped here (gunicorn is pinned in requirements.lock; a test checks the
+    header is absent under the real server).
+    """
+    from gunicorn.http import wsgi
+
+    if getattr(wsgi.Response.default_headers, "_no_banner", False):
+        return
+    original = wsgi.Response.default_headers
+
+    def default_headers(self):
+        return [line for line in original(self) if not line.startswith("Server:")]
+
+    default_headers._no_banner = True  # type: ignore[attr-defined]
+    wsgi.Response.default_headers = default_headers
+
+
+_drop_server_banner()
