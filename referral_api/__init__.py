@@ -12,7 +12,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from .config import MAX_BODY_BYTES, load_settings
@@ -32,16 +33,28 @@ log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Content-Security-Policy",
+     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+     "frame-ancestors 'none'; base-uri 'none'"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+
+#: Paths served without a browser session: the JSON API and CDS Hooks never read the cookie,
+#: so they do not pay for opening and signing one.
+SESSIONLESS_PREFIXES = ("/v1/", "/cds-services", "/healthz", "/readyz", "/openapi.json")
+
+
+class _WebOnlySessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, opened only for the HTML pages."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(SESSIONLESS_PREFIXES):
+            return None  # Flask substitutes a null session, which is never saved
+        return super().open_session(app, request)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -65,6 +78,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         session_key=derive_key(secret, "session"),
     )
     app.extensions[EXTENSION] = services
+    app.session_interface = _WebOnlySessionInterface()
     app.config.update(
         SECRET_KEY=services.session_key,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
@@ -101,12 +115,16 @@ def _install_request_hooks(app: Flask) -> None:
 
     @app.after_request
     def _headers(response: Response) -> Response:
-        response.headers["X-Request-ID"] = getattr(g, "request_id", None) or str(uuid.uuid4())
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.path.startswith("/v1/"):
+        headers = response.headers
+        headers["X-Request-ID"] = getattr(g, "request_id", None) or str(uuid.uuid4())
+        # A page may set its own policy (the web blueprint does); add only what is missing.
+        # (``add`` after ``in`` rather than ``setdefault``: this runs on every response.)
+        for name, value in SECURITY_HEADERS:
+            if name not in headers:
+                headers.add(name, value)
+        if request.path.startswith("/v1/") and "Cache-Control" not in headers:
             # Decision records are patient data: never kept by shared caches.
-            response.headers.setdefault("Cache-Control", "no-store")
+            headers.add("Cache-Control", "no-store")
         return response
 
 

@@ -134,14 +134,26 @@ def _chain_row(fields: dict) -> dict:
     return {**fields, "hash": chain_hash(fields["prev_hash"], fields)}
 
 
-def decision_record(row: dict, feedback_rows: Sequence[dict] = ()) -> dict:
-    """The API shape of a decision (api-v1.md "Decision records") from its stored row."""
-    record = json.loads(row["output_json"])
+def decision_record(
+    row: dict,
+    feedback_rows: Sequence[dict] = (),
+    *,
+    parsed: tuple[dict, dict] | None = None,
+) -> dict:
+    """The API shape of a decision (api-v1.md "Decision records") from its stored row.
+
+    ``parsed`` = ``(input, output)`` when the caller already holds the objects the row's JSON
+    columns were serialised from (the append path), so they need not be parsed back.
+    """
+    if parsed is None:
+        input_obj, record = json.loads(row["input_json"]), json.loads(row["output_json"])
+    else:
+        input_obj, record = parsed[0], dict(parsed[1])
     record.update(
         decision_id=row["decision_id"],
         created_at=row["created_at"],
         channel=row["channel"],
-        input=json.loads(row["input_json"]),
+        input=input_obj,
         client=row["client"],
         ordering_clinician=row["ordering_clinician"],
         engine_version=row["engine_version"],
@@ -253,8 +265,11 @@ class SQLiteDecisionLog:
         # created_at never goes backwards along the chain (clock steps), so time ranges map
         # to seq ranges and "newest first" by seq is also newest first by time.
         created_at = max(utc_timestamp(now), last_created)
-        cutoff = utc_timestamp(now - dt.timedelta(hours=IDEMPOTENCY_HOURS))
-        conn.execute("DELETE FROM idempotency WHERE created_at < ?", [cutoff])
+        if any(new.idempotency_key is not None for new in news):
+            # Expired keys are purged only when keys are in play: the check below then never
+            # sees a key older than 24 h, and plain decisions pay nothing for the feature.
+            cutoff = utc_timestamp(now - dt.timedelta(hours=IDEMPOTENCY_HOURS))
+            conn.execute("DELETE FROM idempotency WHERE created_at < ?", [cutoff])
         results: list[tuple[dict, bool]] = []
         for new in news:
             existing = self._existing_in_tx(conn, new)
@@ -301,7 +316,7 @@ class SQLiteDecisionLog:
                         "created_at": created_at,
                     },
                 )
-            results.append((decision_record(row), True))
+            results.append((decision_record(row, parsed=(new.input, new.output)), True))
         return results
 
     def _existing_in_tx(self, conn: sqlite3.Connection, new: NewDecision) -> dict | None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from typing import Any
 
-from flask import Response, json, request
+from flask import Response, request
 from marshmallow import ValidationError
 
 from ..auth import current_principal, require_role
