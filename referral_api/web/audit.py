@@ -6,11 +6,10 @@ written to the access log, as the JSON API does for its reads.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
+import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flask import (
@@ -26,6 +25,7 @@ from markupsafe import Markup
 
 from ..context import services
 from ..decision_log import LogUnavailable
+from ..export import CSV_COLUMNS, MEDIA_TYPES, iter_export
 from . import bp, charts
 from .audit_filters import CHOICES, AuditFilters, parse_filters
 from .pages import error_page
@@ -41,15 +41,6 @@ APPROPRIATENESS_SERIES = (
     charts.Series("usually_not_appropriate", "Usually not appropriate", "#b42318"),
     charts.Series("not_covered", "Not covered", "#6e7781"),
 )
-
-# Stable CSV columns (one row per decision). Documented in the page next to the download link.
-CSV_COLUMNS: tuple[str, ...] = (
-    "decision_id", "created_at", "channel", "client", "ordering_clinician", "region",
-    "requested_procedure", "appropriateness", "urgency", "scenario", "also_matched",
-    "recommended_procedures", "safety_status", "ruleset_id", "ruleset_version",
-    "engine_version", "feedback", "chain_seq", "chain_hash",
-)  # fmt: skip
-
 
 def _require_auditor() -> Any:
     """The signed-in auditor (or admin); otherwise sign-in page redirect or 403 page."""
@@ -244,69 +235,13 @@ def audit_decision(decision_id: str) -> Any:
     )
 
 
-def _csv_safe(value: Any) -> str:
-    """Cell text that a spreadsheet will not run as a formula (OWASP CSV injection)."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)
-    if text and text[0] in "=+-@\t\r":
-        return "'" + text
-    return text
-
-
-def csv_row(record: Mapping[str, Any]) -> list[str]:
-    """One decision as the :data:`CSV_COLUMNS` cells."""
-    requested = record.get("requested_procedure") or {}
-    ruleset = record.get("ruleset") or {}
-    chain = record.get("chain") or {}
-    values = {
-        "decision_id": record.get("decision_id"),
-        "created_at": record.get("created_at"),
-        "channel": record.get("channel"),
-        "client": record.get("client"),
-        "ordering_clinician": record.get("ordering_clinician"),
-        "region": record.get("region"),
-        "requested_procedure": requested.get("code") if isinstance(requested, Mapping)
-        else requested,
-        "appropriateness": record.get("appropriateness"),
-        "urgency": record.get("urgency"),
-        "scenario": scenario_id(record),
-        "also_matched": " ".join(record.get("also_matched") or []),
-        "recommended_procedures": " ".join(
-            p.get("code", "") for p in record.get("recommended_procedures") or []),
-        "safety_status": (record.get("safety") or {}).get("status"),
-        "ruleset_id": ruleset.get("id"),
-        "ruleset_version": ruleset.get("version") or record.get("ruleset_version"),
-        "engine_version": record.get("engine_version"),
-        "feedback": feedback_state(record),
-        "chain_seq": chain.get("seq"),
-        "chain_hash": chain.get("hash"),
-    }
-    return [_csv_safe(values[name]) for name in CSV_COLUMNS]
-
-
-def csv_lines(records: Iterable[Mapping[str, Any]],
-              columns: Sequence[str] = CSV_COLUMNS) -> Iterator[str]:
-    """The header then one CSV line per record, produced lazily (constant memory)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-
-    def flush() -> str:
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate(0)
-        return text
-
-    writer.writerow(columns)
-    yield flush()
-    for record in records:
-        writer.writerow(csv_row(record))
-        yield flush()
-
-
 @bp.get("/audit/export.csv")
 def audit_export() -> Any:
-    """Every decision matching the filters as CSV, streamed from the log."""
+    """Every decision matching the filters as CSV, streamed from the log.
+
+    The same columns, cell protection and streaming as ``GET /v1/decisions/export``
+    (:mod:`referral_api.export`): one CSV definition for the API, the CLI and this page.
+    """
     principal = _require_auditor()
     if principal is None:
         return _sign_in_first()
@@ -315,11 +250,18 @@ def audit_export() -> Any:
         return error_page(400, "The filters are not valid: " + "; ".join(
                 f"{name}: {message}" for name, message in parsed.errors.items()))
     log = services().log
+    try:
+        records = log.iter_records(dict(parsed.filters))
+        # Read the first record now: a log that cannot be read is a 503 page, not a
+        # truncated download.
+        first = list(itertools.islice(records, 1))
+    except LogUnavailable:
+        return error_page(503, "The decision log cannot be read right now. Try again shortly.")
     log.record_access(principal.label, "web_audit_export", {"filters": parsed.filters,
                                                             "format": "csv"})
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return Response(
-        stream_with_context(csv_lines(log.iter_records(dict(parsed.filters)))),
-        mimetype="text/csv",
+        stream_with_context(iter_export("csv", itertools.chain(first, records))),
+        content_type=MEDIA_TYPES["csv"],
         headers={"Content-Disposition": f'attachment; filename="decisions-{stamp}.csv"'},
     )

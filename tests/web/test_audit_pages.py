@@ -6,7 +6,7 @@ import csv
 import io
 import re
 
-from referral_api.web.audit import CSV_COLUMNS
+from referral_api.export import CSV_COLUMNS
 from tests.web.conftest import sign_in
 
 
@@ -97,10 +97,52 @@ def test_csv_export_streams_the_filtered_decisions(browser, keys, web_app) -> No
     sign_in(browser, keys["admin"])
     response = browser.get("/audit/export.csv?channel=form")
     assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"].startswith("attachment;")
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    # The API's export columns (referral_api/export.py), not a dashboard-only set.
     assert tuple(rows[0]) == CSV_COLUMNS
     assert [row[0] for row in rows[1:]] == [form_record["decision_id"]]
+    row = dict(zip(CSV_COLUMNS, rows[1], strict=True))
+    assert row["channel"] == "form" and row["client"] == "client-form"
+    assert row["chain_hash"] == form_record["chain"]["hash"]
     assert "web_audit_export" in access_actions(web_app)
+
+
+def test_csv_export_is_the_api_export_and_neutralises_formulas(browser, keys, web_app) -> None:
+    svc = web_app.extensions["referral_api"]
+    request = svc.request_schema.load({
+        "patient": {"age": 61, "reference": "MRN-CSV-7"}, "region": "lumbar",
+        "symptom_duration_weeks": 8, "findings": ["radiculopathy"],
+        "ordering_clinician": "+staff-1"})
+    formula = '=HYPERLINK("http://x.example")'
+    svc.decisions.decide(request, channel="api", client=formula)
+    sign_in(browser, keys["admin"])
+    page = browser.get("/audit/export.csv").get_data(as_text=True)
+    api = browser.get("/v1/decisions/export?format=csv", headers={
+        "Authorization": f"Bearer {keys['auditor']}"}).get_data(as_text=True)
+    assert page == api  # one CSV definition, byte for byte
+    header, row = list(csv.reader(io.StringIO(page)))
+    cells = dict(zip(header, row, strict=True))
+    assert cells["client"] == "'" + formula
+    assert cells["ordering_clinician"] == "'+staff-1"
+    assert cells["patient_hash"] == svc.decisions.patient_hash("MRN-CSV-7")
+    assert "MRN-CSV-7" not in page
+
+
+def test_csv_export_when_the_log_cannot_be_read_is_a_503_page(browser, keys, web_app,
+                                                              monkeypatch) -> None:
+    from referral_api.decision_log import LogUnavailable
+
+    sign_in(browser, keys["admin"])
+
+    def unreadable(_filters):
+        raise LogUnavailable("disk I/O error")
+        yield  # a generator, like the real one: the fault surfaces at the first record
+
+    monkeypatch.setattr(web_app.extensions["referral_api"].log, "iter_records", unreadable)
+    response = browser.get("/audit/export.csv")
+    assert response.status_code == 503 and response.mimetype == "text/html"
+    assert "web_audit_export" not in access_actions(web_app)
 
 
 def test_clinician_cannot_reach_audit_detail_or_export(browser, keys) -> None:

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from werkzeug.datastructures import MultiDict
 
 from referral_api.web import charts
-from referral_api.web.audit import APPROPRIATENESS_SERIES, csv_lines, override_rows, weekly_bars
+from referral_api.web.audit import APPROPRIATENESS_SERIES, override_rows, weekly_bars
 from referral_api.web.audit_filters import parse_filters, parse_time
 from referral_api.web.form_data import field_errors, read_form, to_api_request
 from referral_api.web.session_auth import safe_next
@@ -121,13 +121,14 @@ def test_nice_ceiling() -> None:
     assert charts.nice_ceiling(1234) == (1500, 500)
 
 
-def test_csv_lines_neutralise_formulas() -> None:
-    record = {"decision_id": "d1", "client": "=HYPERLINK(\"x\")", "feedback": [
-        {"outcome": "overridden"}], "scenario": {"id": "lumbar.cauda_equina"},
-        "recommended_procedures": [{"code": "a"}, {"code": "b"}], "chain": {"seq": 3}}
-    header, row = list(csv_lines([record]))
-    assert header.startswith("decision_id,created_at,channel,client")
-    assert "'=HYPERLINK" in row and ",overridden," in row and "a b" in row
+def test_dashboard_csv_is_the_export_module() -> None:
+    # One CSV definition: the dashboard lists and streams exactly the API's columns.
+    from referral_api import export
+    from referral_api.web import audit
+
+    assert audit.CSV_COLUMNS is export.CSV_COLUMNS
+    assert audit.iter_export is export.iter_export
+    assert not hasattr(audit, "csv_row") and not hasattr(audit, "csv_lines")
 
 
 def test_safe_next() -> None:
