@@ -78,6 +78,46 @@ def _outcome(rules: RegionRules, mask: int, requested: str) -> tuple[str, str, s
     return _rating(requested, ua, mba), urgency, scenario.id
 
 
+COUNTERFACTUAL_CACHE_SIZE = 4096
+
+
+def _counterfactuals(
+    rules: RegionRules,
+    finding_bits: Mapping[str, int],
+    vocabulary: Vocabulary,
+    base: int,
+    present: int,
+    requested: str,
+    current: tuple[str, str],
+) -> tuple[tuple[str, str, str, str], ...]:
+    """(finding, appropriateness, urgency, scenario) for each absent finding that changes the
+    adult answer, in vocabulary order.
+
+    A pure function of the request mask: memoised per region (bounded), because the same
+    combinations of findings come back again and again, and each miss costs one matching
+    pass per candidate finding (most of an evaluation's time).
+    """
+    cache = rules.counterfactual_cache
+    key = (base, requested)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    changes: list[tuple[str, str, str, str]] = []
+    candidates = rules.relevant_findings & ~present
+    if candidates:
+        for code in vocabulary.findings:
+            bit = finding_bits[code]
+            if candidates & bit:
+                alt = _outcome(rules, base | bit, requested)
+                if alt[:2] != current:
+                    changes.append((code, *alt))
+    result = tuple(changes)
+    if len(cache) >= COUNTERFACTUAL_CACHE_SIZE:
+        cache.clear()  # simple bound: a burst of rare masks cannot grow memory
+    cache[key] = result
+    return result
+
+
 def _procedure_json(code: str, rating: str, vocabulary: Vocabulary) -> dict[str, Any]:
     return {"code": code, "cpt": list(vocabulary.procedures[code].cpt), "rating": rating}
 
@@ -207,23 +247,13 @@ def evaluate(
 
     would_change: list[dict[str, str]] = []
     if counterfactuals and adult:
-        candidates = rules.relevant_findings & ~present
-        if candidates:
-            finding_bits = table.finding_bits
-            for code in vocabulary.findings:
-                bit = finding_bits[code]
-                if not candidates & bit:
-                    continue
-                alt_rating, alt_urgency, alt_scenario = _outcome(rules, base | bit, requested)
-                if alt_rating != appropriateness or alt_urgency != urgency:
-                    would_change.append(
-                        {
-                            "finding": code,
-                            "appropriateness": alt_rating,
-                            "urgency": alt_urgency,
-                            "scenario": alt_scenario,
-                        }
-                    )
+        would_change = [
+            {"finding": code, "appropriateness": alt_rating, "urgency": alt_urgency,
+             "scenario": alt_scenario}
+            for code, alt_rating, alt_urgency, alt_scenario in _counterfactuals(
+                rules, table.finding_bits, vocabulary, base, present, requested,
+                (appropriateness, urgency))
+        ]
 
     return {
         "region": region,

@@ -172,6 +172,10 @@ class RegionRules:
     default_index: int
     relevant_findings: int
     fact_findings: Mapping[str, int]
+    #: Counterfactual lists already computed, by (request mask, requested procedure): the
+    #: mask holds every fact the conditions read, so equal keys give equal answers.
+    counterfactual_cache: dict[tuple[int, str], tuple[tuple[str, str, str, str], ...]] = field(
+        default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

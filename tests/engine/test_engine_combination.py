@@ -196,3 +196,18 @@ def test_rejects_other_region_procedure(ruleset, vocabulary, req):
     with pytest.raises(ValueError):
         evaluate(req("lumbar", requested_procedure="mri_cervical_without_contrast"),
                  ruleset, vocabulary)
+
+
+def test_memoised_counterfactuals_equal_computed_ones(ruleset, vocabulary, req):
+    """The per-region counterfactual cache returns exactly what a fresh computation does."""
+    rng = random.Random(7)
+    codes_all = list(vocabulary.findings)
+    for _ in range(200):
+        region = rng.choice(["cervical", "thoracic", "lumbar"])
+        request = req(region, rng.choice([30, 55, 75]), rng.choice([1, 5, 20]),
+                      rng.sample(codes_all, rng.randint(0, 3)))
+        warm = evaluate(request, ruleset, vocabulary)  # may hit entries of earlier rounds
+        for rules in ruleset.regions.values():
+            rules.counterfactual_cache.clear()
+        cold = evaluate(request, ruleset, vocabulary)
+        assert warm == cold
