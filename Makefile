@@ -15,6 +15,7 @@ help:
 	@echo "make run    - set up .venv and db/, then serve on $(HOST):$(PORT)"
 	@echo "make test   - set up .venv, then ruff + rules check + pytest"
 	@echo "make bench  - engine, HTTP and CDS Hooks benchmarks (figures for the README)"
+	@echo "make bench-audit - audit reads on a generated 1,000,000-decision log (AUDIT_DB)"
 
 $(STAMP): requirements-dev.lock requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +43,16 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_engine.py
 	$(BIN)/python scripts/bench_http.py
 	$(BIN)/python scripts/bench_cds.py
+
+# The million-decision log takes several minutes to generate; it is kept outside the repo.
+AUDIT_DB ?= /tmp/referral-audit-1m.sqlite
+AUDIT_COUNT ?= 1000000
+
+$(AUDIT_DB): | $(STAMP)
+	$(BIN)/python scripts/generate_log.py --count $(AUDIT_COUNT) $(AUDIT_DB)
+
+bench-audit: $(STAMP) $(AUDIT_DB)
+	$(BIN)/python scripts/bench_audit.py $(AUDIT_DB)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
