@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -81,7 +82,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.session_interface = _WebOnlySessionInterface()
     app.config.update(
         SECRET_KEY=services.session_key,
-        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        # One byte more than allowed: werkzeug stops reading a chunked body (no
+        # Content-Length) at this limit without an error, so read_json must be able to see
+        # that the body went past 64 KiB in order to answer 413 rather than accept a prefix.
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES + 1,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=bool(settings.public_url
@@ -166,8 +170,11 @@ def _install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
-        # The traceback goes to the server log (no request body is attached to it); the
-        # client sees only the request id to quote.
-        log.exception("unhandled error (request %s)", g.get("request_id"))
+        # The server log gets the exception type and the stack (where), never its message:
+        # a message built from input could carry patient data. The client sees only the
+        # request id to quote.
+        stack = "".join(traceback.format_tb(err.__traceback__))
+        log.error("unhandled %s (request %s)\n%s", type(err).__name__, g.get("request_id"),
+                  stack)
         return problem_response(ProblemError(
             500, f"Internal error; quote request id {g.get('request_id')} to support."))

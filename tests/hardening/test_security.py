@@ -197,15 +197,8 @@ def over_limit_body() -> bytes:
     return valid + b" " * (MAX_BODY_BYTES - len(valid)) + b"garbage" * 1000
 
 
-# werkzeug stops a body without Content-Length (chunked) silently at MAX_CONTENT_LENGTH, and
-# read_json then sees exactly MAX_BODY_BYTES, which is allowed: the rest is dropped unread.
-CHUNKED_LIMIT_DEFECT = pytest.mark.xfail(strict=True, reason=(
-    "defect in referral_api/__init__.py: MAX_CONTENT_LENGTH must be MAX_BODY_BYTES + 1 so "
-    "that read_json can see a chunked body is over the limit (werkzeug truncates it at "
-    "MAX_CONTENT_LENGTH without error)"))
-
-
-@CHUNKED_LIMIT_DEFECT
+# werkzeug stops a body without Content-Length (chunked) silently at MAX_CONTENT_LENGTH; the
+# app sets it one byte above the limit so that read_json sees such a body is too large.
 def test_body_without_content_length_over_the_limit_is_413(app, keys) -> None:
     # What gunicorn hands the app for a chunked request: a terminated stream, no length.
     environ = EnvironBuilder(path="/v1/decisions", method="POST",
@@ -221,7 +214,6 @@ def test_body_without_content_length_over_the_limit_is_413(app, keys) -> None:
 
 
 @pytest.mark.slow
-@CHUNKED_LIMIT_DEFECT
 def test_chunked_body_over_the_limit_is_413_under_real_gunicorn(served) -> None:
     import http.client
 
@@ -403,12 +395,14 @@ def test_unexpected_error_is_a_bare_500_with_a_request_id(app, client, keys, mon
                                                           caplog) -> None:
     from referral_api import engine
 
-    def boom(*_: Any, **__: Any) -> Any:
-        raise RuntimeError("boom-secret-MRN-123")
+    def boom(request: Any, *_: Any, **__: Any) -> Any:
+        # The message carries input (the patient reference), as a careless one might.
+        raise RuntimeError("boom-secret-" + request["patient"]["reference"])
 
     monkeypatch.setattr(engine, "evaluate", boom)
     caplog.set_level(logging.INFO)
-    response = client.post("/v1/decisions", json=lumbar_request(),
+    response = client.post("/v1/decisions",
+                           json=lumbar_request(patient={"age": 40, "reference": "MRN-123"}),
                            headers={**bearer(keys["evaluator"]), "X-Request-ID": "sec-500-1"})
     assert response.status_code == 500 and response.mimetype == PROBLEM
     body = response.get_json()
@@ -416,9 +410,12 @@ def test_unexpected_error_is_a_bare_500_with_a_request_id(app, client, keys, mon
     assert response.headers["X-Request-ID"] == "sec-500-1"
     assert_security_headers(response)
     assert_no_leak(response.get_data(as_text=True), "boom", "MRN-123", "engine", "Traceback")
-    # The operators get the traceback, tied to the request id the client will quote.
+    # The operators get the exception type and the stack, tied to the request id the client
+    # will quote, but never the exception's message (it may carry input).
     (logged,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert "sec-500-1" in logged.getMessage() and logged.exc_info is not None
+    text = logged.getMessage()
+    assert "sec-500-1" in text and "RuntimeError" in text and "in boom" in text
+    assert "MRN-123" not in text and logged.exc_info is None
     assert app.extensions["referral_api"].log.verify()["decisions"]["checked"] == 0
 
 
