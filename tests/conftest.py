@@ -14,6 +14,7 @@ import pytest
 from referral_api import create_app
 from referral_api.config import PROJECT_ROOT
 from referral_api.db import connect
+from referral_api.decision_log import SQLiteDecisionLog
 from referral_api.keys import KeyStore
 from referral_api.migrations import migrate
 
@@ -38,6 +39,24 @@ def app(tmp_path: Path):
     application = make_app(tmp_path)
     yield application
     application.extensions["referral_api"].log.close()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A migrated, empty database file under tmp_path."""
+    path = tmp_path / "decisions.sqlite"
+    db = connect(path)
+    migrate(db)
+    db.close()
+    return path
+
+
+@pytest.fixture
+def decision_log(db_path: Path) -> Iterator[SQLiteDecisionLog]:
+    """A decision log on the temporary database."""
+    log = SQLiteDecisionLog(db_path)
+    yield log
+    log.close()
 
 
 @pytest.fixture

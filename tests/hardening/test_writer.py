@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from hardening_factories import new_decision
 
 from referral_api.decision_log import (
     IdempotencyConflict,
@@ -20,6 +19,7 @@ from referral_api.decision_log import (
     SQLiteDecisionLog,
 )
 from referral_api.writer import GroupCommitWriter, lock_path_for
+from tests.factories import make_new as new_decision
 
 
 class SlowLog:
