@@ -67,6 +67,12 @@ def _number(value: Any) -> str:
     return str(value)
 
 
+@bp.app_template_filter("weeks")
+def _weeks(value: Any) -> str:
+    """A duration in weeks, singular or plural: "1 week", "2.5 weeks"."""
+    return f"{_number(value)} {'week' if value == 1 else 'weeks'}"
+
+
 def error_page(status: int, message: str | None = None, **extra: Any) -> tuple[str, int]:
     """Render the HTML error page for ``status`` (a short title and a plain explanation)."""
     title, default = ERROR_MESSAGES.get(status, ("Error", "Something went wrong."))
