@@ -435,7 +435,7 @@ class SQLiteDecisionLog:
             conn = db.conn
             with write_transaction(db):
                 known = conn.execute(
-                    "SELECT 1 FROM decisions WHERE decision_id = ?", [decision_id]
+                    "SELECT seq, created_at FROM decisions WHERE decision_id = ?", [decision_id]
                 ).fetchone()
                 if known is None:
                     raise KeyError(decision_id)
@@ -463,6 +463,14 @@ class SQLiteDecisionLog:
                     }
                 )
                 _insert(conn, "feedback", row)
+                # Statistics and the feedback filter read the latest outcome from here, in step
+                # with the feedback chain (same transaction).
+                conn.execute(
+                    "INSERT INTO feedback_latest (decision_seq, created_at, outcome) "
+                    "VALUES (?, ?, ?) ON CONFLICT (decision_seq) DO UPDATE SET outcome = "
+                    "excluded.outcome",
+                    [known[0], known[1], outcome],
+                )
         except sqlite3.Error as exc:
             raise self._unavailable(exc, "the feedback could not be recorded") from exc
         return feedback_item(row)

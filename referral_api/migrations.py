@@ -139,6 +139,44 @@ def m0001_initial(db: sqlite_utils.Database) -> None:
         db.executescript(_append_only_triggers(table))
 
 
+_AUDIT_STATS_SCHEMA = """
+-- Statistics read this narrow covering index (~140 bytes an entry) instead of the ~4.7 KB
+-- decision rows.  It replaces decisions_created_at: it leads with the same column and then
+-- seq, so it serves since/until exactly as before, and appends still update the same number
+-- of B-trees (a wider entry, not another index).  Created before the old index is dropped,
+-- so its pages come from the end of the file, in order (not from the freed pages scattered
+-- through it): a cold scan then reads the disk sequentially.
+CREATE INDEX IF NOT EXISTS decisions_stats ON decisions (
+    created_at, seq, appropriateness, urgency, scenario, ruleset_version, channel, region,
+    ordering_clinician, client
+);
+DROP INDEX IF EXISTS decisions_created_at;
+
+-- The latest feedback outcome of each decision that has feedback, kept by append_feedback in
+-- the transaction that appends the feedback.  Derived data (rebuildable from `feedback`), so
+-- it is neither hash-chained nor append-only; created_at is the decision's, so statistics
+-- join it to decisions_stats by (created_at, seq) without reading decision rows.
+CREATE TABLE IF NOT EXISTS feedback_latest (
+    decision_seq INTEGER PRIMARY KEY REFERENCES decisions (seq),
+    created_at   TEXT NOT NULL,
+    outcome      TEXT NOT NULL CHECK (outcome IN ('accepted', 'overridden'))
+);
+-- Backfill in feedback order, so the last feedback of each decision wins.
+INSERT INTO feedback_latest (decision_seq, created_at, outcome)
+    SELECT d.seq, d.created_at, f.outcome
+    FROM feedback f JOIN decisions d ON d.decision_id = f.decision_id
+    WHERE true
+    ORDER BY f.seq
+    ON CONFLICT (decision_seq) DO UPDATE SET outcome = excluded.outcome;
+"""
+
+
+@migrations(name="0002_audit_stats")
+def m0002_audit_stats(db: sqlite_utils.Database) -> None:
+    """Covering index for audit statistics and the per-decision latest feedback outcome."""
+    db.executescript(_AUDIT_STATS_SCHEMA)
+
+
 def schema_version(db: sqlite_utils.Database) -> int:
     """Number of migrations of this set applied to ``db`` (0 for an empty database)."""
     return len(migrations.applied(db))

@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 
 from referral_api.db import connect
-from referral_api.decision_log import SQLiteDecisionLog
-from referral_api.migrations import APPEND_ONLY_TABLES, is_migrated, migrate, schema_version
+from referral_api.decision_log import LogUnavailable, SQLiteDecisionLog
+from referral_api.migrations import (
+    APPEND_ONLY_TABLES,
+    is_migrated,
+    migrate,
+    migrations,
+    schema_version,
+)
 from tests.storage.conftest import raw
 
 EXPECTED_TABLES = {
@@ -22,23 +28,25 @@ EXPECTED_TABLES = {
     "access_log",
     "meta",
     "_sqlite_migrations",
+    "feedback_latest",
 }
+ALL_MIGRATIONS = ["0001_initial", "0002_audit_stats"]
 
 
 def test_migrate_is_idempotent_and_records_the_version(tmp_path: Path) -> None:
     db = connect(tmp_path / "d.sqlite")
     assert not is_migrated(db)
     first = migrate(db)
-    assert first == ["0001_initial"]
+    assert first == ALL_MIGRATIONS
     assert migrate(db) == []
     assert migrate(db) == []
     assert is_migrated(db)
     assert set(db.table_names()) >= EXPECTED_TABLES
-    assert schema_version(db) == 1
+    assert schema_version(db) == 2
     meta = db.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    assert meta == ("1",)
+    assert meta == ("2",)
     applied = db.conn.execute("SELECT migration_set, name FROM _sqlite_migrations").fetchall()
-    assert applied == [("referral_api", "0001_initial")]
+    assert applied == [("referral_api", name) for name in ALL_MIGRATIONS]
     assert not db.conn.in_transaction
 
 
@@ -56,7 +64,7 @@ def test_concurrent_migrate_applies_once(tmp_path: Path) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results, key=len) == [[], [], [], ["0001_initial"]]
+    assert sorted(results, key=len) == [[], [], [], ALL_MIGRATIONS]
 
 
 def _pragmas(conn: sqlite3.Connection) -> tuple:
@@ -120,3 +128,64 @@ def test_foreign_keys_enforced(log: SQLiteDecisionLog) -> None:
             "INSERT INTO feedback (decision_id, outcome, received_at, client, prev_hash, hash) "
             "VALUES ('nope', 'accepted', 'x', 'c', 'p', 'h')"
         )
+
+
+def test_0002_upgrades_a_version_1_log_with_its_feedback(tmp_path: Path, new_decision) -> None:
+    """An existing (0001) database: the stats index replaces decisions_created_at and
+    feedback_latest is backfilled with each decision's LATEST outcome."""
+    path = tmp_path / "d.sqlite"
+    db = connect(path)
+    migrations.apply(db, stop_before="0002_audit_stats")
+    assert [m.name for m in migrations.applied(db)] == ["0001_initial"]
+    log = SQLiteDecisionLog(path)
+    first, _ = log.append(new_decision())
+    second, _ = log.append(new_decision())
+    # feedback_latest does not exist yet: write the feedback rows as version 1 did.
+    for decision_id, outcome in [
+        (first["decision_id"], "overridden"),
+        (first["decision_id"], "accepted"),
+        (second["decision_id"], "overridden"),
+    ]:
+        with pytest.raises(LogUnavailable, match="feedback_latest"):
+            log.append_feedback(decision_id, {"outcome": outcome}, "c")
+        conn = log.db().conn
+        head = conn.execute("SELECT count(*) FROM feedback").fetchone()[0]
+        conn.execute(
+            "INSERT INTO feedback (seq, decision_id, outcome, received_at, client, prev_hash, "
+            "hash) VALUES (?, ?, ?, 'x', 'c', 'p', 'h')",
+            [head + 1, decision_id, outcome],
+        )
+    assert migrate(db) == ["0002_audit_stats"]
+    assert migrate(db) == []
+    indexes = {r[0] for r in db.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "decisions_stats" in indexes and "decisions_created_at" not in indexes
+    latest = db.conn.execute(
+        "SELECT d.decision_id, fl.created_at = d.created_at, fl.outcome FROM feedback_latest fl "
+        "JOIN decisions d ON d.seq = fl.decision_seq ORDER BY fl.decision_seq"
+    ).fetchall()
+    assert latest == [
+        (first["decision_id"], 1, "accepted"),
+        (second["decision_id"], 1, "overridden"),
+    ]
+    log.close()
+
+
+def test_append_feedback_keeps_feedback_latest_in_step(
+    log: SQLiteDecisionLog, new_decision
+) -> None:
+    record, _ = log.append(new_decision())
+    conn = log.db().conn
+
+    def latest() -> list[tuple]:
+        return conn.execute(
+            "SELECT decision_seq, created_at, outcome FROM feedback_latest"
+        ).fetchall()
+
+    assert latest() == []
+    log.append_feedback(record["decision_id"], {"outcome": "overridden"}, "c")
+    assert latest() == [(record["chain"]["seq"], record["created_at"], "overridden")]
+    log.append_feedback(record["decision_id"], {"outcome": "accepted"}, "c")
+    assert latest() == [(record["chain"]["seq"], record["created_at"], "accepted")]
+    with pytest.raises(KeyError):
+        log.append_feedback("no-such-decision", {"outcome": "accepted"}, "c")
+    assert len(latest()) == 1

@@ -236,4 +236,68 @@ def test_time_bounds_use_the_created_at_index(log: SQLiteDecisionLog, corpus) ->
             ["2026-11-01"],
         )
     )
-    assert "decisions_created_at" in plan and "TEMP B-TREE" not in plan
+    assert "decisions_stats" in plan and "TEMP B-TREE" not in plan
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"region": "lumbar"},
+        {"scenario": "x", "since": "2026-11-01"},
+        {"client": "ehr"},
+        {"ordering_clinician": "dr-x", "until": "2026-11-01"},
+    ],
+)
+def test_stats_read_the_covering_index_not_the_decision_rows(
+    log: SQLiteDecisionLog, corpus, filters: dict
+) -> None:
+    """Statistics never touch the wide rows: every read is on decisions_stats (covering)
+    or feedback_latest, whatever the filters (the planner would pick decisions_scenario)."""
+    statements: list[str] = []
+    conn = log.db().conn
+    conn.set_trace_callback(statements.append)
+    try:
+        log.stats(filters, ["scenario", "feedback"])
+    finally:
+        conn.set_trace_callback(None)
+    selects = [s for s in statements if s.startswith("SELECT")]
+    assert len(selects) == 2
+    for sql in selects:  # traced with the parameters already bound
+        plan = [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        on_decisions = [step for step in plan if " d " in f" {step} "]
+        assert on_decisions and all(
+            "COVERING INDEX decisions_stats" in step for step in on_decisions
+        ), plan
+
+
+def test_stats_match_a_direct_count(log: SQLiteDecisionLog, corpus) -> None:
+    """Counts and override rates equal a plain SQL computation from the feedback table,
+    for every single field and filter shape (the merge of index counts and feedback_latest)."""
+    conn = log.db().conn
+    latest = dict(
+        conn.execute(
+            "SELECT decision_id, outcome FROM feedback WHERE seq IN "
+            "(SELECT max(seq) FROM feedback GROUP BY decision_id)"
+        ).fetchall()
+    )
+    rows = conn.execute("SELECT decision_id, region, scenario, channel FROM decisions").fetchall()
+    for feedback_filter in (None, "none", "accepted", "overridden"):
+        for field, column in (("scenario", 2), ("channel", 3), ("feedback", None)):
+            expected: dict = {}
+            for row in rows:
+                outcome = latest.get(row[0])
+                if feedback_filter and (outcome or "none") != feedback_filter:
+                    continue
+                if row[1] != "lumbar":
+                    continue
+                value = (outcome or "none") if column is None else row[column]
+                n, over, answered = expected.get(value, (0, 0, 0))
+                over += outcome == "overridden"
+                expected[value] = (n + 1, over, answered + bool(outcome))
+            got = log.stats({"region": "lumbar", "feedback": feedback_filter}, [field])
+            assert got["groups"] == [
+                {field: v, "count": n, "override_rate": (o / a) if a else None}
+                for v, (n, o, a) in sorted(expected.items())
+            ], (feedback_filter, field)
+            assert got["total"] == sum(n for n, _, _ in expected.values())
