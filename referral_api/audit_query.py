@@ -312,10 +312,12 @@ def stats(
 
     def compute(conn: sqlite3.Connection) -> dict:
         where, params = _stats_where(normalized)
-        # patient_hash is not in the covering index, but its own index is far more selective.
-        source = "decisions d"
+        # patient_hash is not in the covering index, but its own index is far more selective
+        # (the planner then seeks feedback_latest per decision).  Otherwise feedback_latest is
+        # the outer loop of the join: one index seek per decision with feedback.
+        source, join = "decisions d", "JOIN"
         if "patient_hash" not in normalized:
-            source += f" INDEXED BY {STATS_INDEX}"
+            source, join = f"decisions d INDEXED BY {STATS_INDEX}", "CROSS JOIN"
         selected = ", ".join(columns) if columns else "NULL"
         counts: Counter[tuple] = Counter()
         if feedback_filter in FEEDBACK_OUTCOMES:
@@ -329,8 +331,8 @@ def stats(
         # After the scan, which has brought the index pages these seeks land on into cache.
         with_feedback: Counter[tuple] = Counter()  # (key, outcome) -> decisions
         fb_sql = (
-            f"SELECT {selected}, fl.outcome, count(*) FROM feedback_latest fl CROSS "  # noqa: S608
-            f"JOIN {source} ON d.created_at = fl.created_at AND d.seq = fl.decision_seq "
+            f"SELECT {selected}, fl.outcome, count(*) FROM feedback_latest fl "  # noqa: S608
+            f"{join} {source} ON d.created_at = fl.created_at AND d.seq = fl.decision_seq "
             f"WHERE {where} GROUP BY {', '.join([*columns, 'fl.outcome'])}"
         )
         for row in conn.execute(fb_sql, params):

@@ -5,7 +5,9 @@
 Measures, through the HTTP API (Flask test client: validation, the query, JSON, and the
 access-log write that every audit read makes):
 - the first page (limit 50) for a set of filters: median and worst of 5 runs;
-- grouped statistics;
+- grouped statistics: every group_by shape of the contract (each field alone and every pair,
+  ``--all-stats``) or a representative set, each cold-ish (the database file's pages dropped
+  from the OS cache with posix_fadvise first) and warm;
 - verification of the three chains;
 - peak memory (ru_maxrss) of a child process exporting ``--export-count`` decisions as CSV
   and as NDJSON, against a child that only opens the log (the baseline).
@@ -45,14 +47,38 @@ PAGE_QUERIES = [
     "since=2026-06-01&until=2026-06-30&region=thoracic",
     "ruleset_version=2026.1.0&appropriateness=not_covered",
 ]
+STATS_FIELDS = ["appropriateness", "urgency", "scenario", "ruleset_version", "channel", "region",
+                "ordering_clinician", "feedback", "day", "month"]
 STATS_QUERIES = [
     "group_by=appropriateness",
     "group_by=day",
     "group_by=month,urgency",
     "group_by=channel,feedback",
+    "group_by=ordering_clinician,scenario",
+    "group_by=ordering_clinician,day",
     "group_by=scenario&region=lumbar",
     "group_by=ordering_clinician&since=2026-09-01",
+    "group_by=feedback,month&channel=cds-hooks&urgency=urgent",
+    "group_by=day&feedback=overridden",
+    "group_by=region&feedback=none",
+    "group_by=scenario&scenario=lumbar.cauda_equina",
+    "group_by=month&patient=MRN-004242",
 ]
+ALL_STATS_QUERIES = [
+    "group_by=" + ",".join(c)
+    for k in (1, 2) for c in itertools.combinations(STATS_FIELDS, k)
+]
+
+
+def drop_from_os_cache(path: Path) -> None:
+    """Evict the database (and WAL) pages from the OS page cache: a cold-ish next read."""
+    for name in (str(path), f"{path}-wal"):
+        if os.path.exists(name):
+            fd = os.open(name, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
 
 
 def _timed(fn, runs: int) -> tuple[float, float]:
@@ -64,7 +90,7 @@ def _timed(fn, runs: int) -> tuple[float, float]:
     return statistics.median(times), max(times)
 
 
-def bench_http(path: Path) -> None:
+def bench_http(path: Path, *, all_stats: bool = False, verify: bool = True) -> None:
     """Page, stats and verify timings through the API."""
     import referral_api.api.audit  # noqa: F401  (registers the routes before create_app)
     from referral_api import create_app
@@ -92,12 +118,21 @@ def bench_http(path: Path) -> None:
         median, worst = _timed(lambda url=url: get(url), 5)
         print(f"  {median:7.1f} / {worst:7.1f}  {items:>3} items  {query or '(no filter)'}")
 
-    print("\nstats, ms: median / worst of 3")
-    for query in STATS_QUERIES:
+    print("\nstats, ms: cold-ish (file evicted from the OS cache) | warm median / worst of 3")
+    slowest = (0.0, "")
+    for query in ALL_STATS_QUERIES if all_stats else STATS_QUERIES:
         url = f"/v1/decisions/stats?{query}"
+        drop_from_os_cache(path)
+        cold, _ = _timed(lambda url=url: get(url), 1)
         groups = len(get(url)["groups"])
         median, worst = _timed(lambda url=url: get(url), 3)
-        print(f"  {median:7.1f} / {worst:7.1f}  {groups:>4} groups  {query}")
+        slowest = max(slowest, (max(cold, worst), query))
+        print(f"  {cold:7.1f} | {median:7.1f} / {worst:7.1f}  {groups:>6} groups  {query}",
+              flush=True)
+    print(f"  slowest: {slowest[0]:.1f} ms  {slowest[1]}")
+    if not verify:
+        svc.log.close()
+        return
 
     started = time.perf_counter()
     body = get("/v1/decisions/verify")
@@ -106,6 +141,47 @@ def bench_http(path: Path) -> None:
           f"feedback ok={body['feedback']['ok']} checked={body['feedback']['checked']:,}; "
           f"access_log ok={body['access_log']['ok']}")
     svc.log.close()
+
+
+def bench_append(batches: int = 300, rounds: int = 3) -> None:
+    """append_many cost (1 and 50 decisions a transaction) and WAL bytes per decision, on a
+    temporary database at schema 0001 (before) and at the current schema (after)."""
+    import tempfile
+
+    from referral_api.db import connect
+    from referral_api.decision_log import SQLiteDecisionLog
+    from referral_api.migrations import migrate, migrations
+    from tests.storage.conftest import make_new
+
+    def run(stop_before: str | None, size: int) -> tuple[float, float]:
+        with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+            path = Path(tmp) / "append.sqlite"
+            db = connect(path)
+            if stop_before:
+                migrations.apply(db, stop_before=stop_before)
+            else:
+                migrate(db)
+            log = SQLiteDecisionLog(path)
+            conn = log.db().conn
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # so the WAL size counts every page
+            log.append_many([make_new() for _ in range(200)])  # warm-up, non-empty indexes
+            news = [[make_new() for _ in range(size)] for _ in range(batches)]
+            wal_before = os.path.getsize(f"{path}-wal")
+            started = time.perf_counter()
+            for batch in news:
+                log.append_many(batch)
+            seconds = time.perf_counter() - started
+            wal = os.path.getsize(f"{path}-wal") - wal_before
+            log.close()
+            db.close()
+            return seconds * 1e6 / (batches * size), wal / (batches * size)
+
+    print("append_many, µs per decision (best of 3) / WAL bytes per decision")
+    for size in (1, 50):
+        for label, stop in (("before (0001)", "0002_audit_stats"), ("after (0002)", None)):
+            results = [run(stop, size) for _ in range(rounds)]
+            micros = min(r[0] for r in results)
+            print(f"  batch {size:>3}  {label:14} {micros:8.1f} µs  {results[0][1]:8.0f} B")
 
 
 def export_child(path: str, fmt: str, count: int) -> None:
@@ -152,17 +228,28 @@ def main() -> None:
     parser.add_argument("database", type=Path)
     parser.add_argument("--export-count", type=int, default=250_000)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-export", action="store_true")
+    parser.add_argument("--skip-verify", action="store_true")
+    parser.add_argument("--all-stats", action="store_true",
+                        help="every group_by field alone and every pair (55 shapes)")
+    parser.add_argument("--append", action="store_true",
+                        help="only time append_many on temporary databases, before and after "
+                             "migration 0002")
     parser.add_argument("--export-child", nargs=2, metavar=("FORMAT", "COUNT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export_child:
         export_child(str(args.database), args.export_child[0], int(args.export_child[1]))
         return
+    if args.append:
+        bench_append()
+        return
     if not args.database.exists():
         raise SystemExit(f"{args.database} does not exist: run scripts/generate_log.py first")
     if not args.skip_http:
-        bench_http(args.database)
-    bench_export(args.database, args.export_count)
+        bench_http(args.database, all_stats=args.all_stats, verify=not args.skip_verify)
+    if not args.skip_export:
+        bench_export(args.database, args.export_count)
 
 
 if __name__ == "__main__":
