@@ -84,6 +84,14 @@ class NewDecision:
     order_ref: str | None = None
     idempotency_key: str | None = None
     body_sha256: str | None = None
+    #: Whose keys these are: the credential (API key id) that sent the request. Two keys
+    #: that share a label must not see each other's decisions; defaults to ``client``.
+    idempotency_scope: str | None = None
+
+    @property
+    def idempotency_owner(self) -> str:
+        """The namespace of ``idempotency_key``."""
+        return self.idempotency_scope or self.client
 
 
 class DecisionLog(Protocol):
@@ -309,7 +317,7 @@ class SQLiteDecisionLog:
                     conn,
                     "idempotency",
                     {
-                        "client": new.client,
+                        "client": new.idempotency_owner,
                         "key": new.idempotency_key,
                         "body_sha256": new.body_sha256,
                         "decision_id": row["decision_id"],
@@ -325,7 +333,7 @@ class SQLiteDecisionLog:
             stored = _one(
                 conn.execute(
                     "SELECT body_sha256, decision_id FROM idempotency WHERE client = ? AND key = ?",
-                    [new.client, new.idempotency_key],
+                    [new.idempotency_owner, new.idempotency_key],
                 )
             )
             if stored is not None:

@@ -61,6 +61,7 @@ class DecisionService:
         order_ref: str | None = None,
         idempotency_key: str | None = None,
         body_sha256: str | None = None,
+        idempotency_scope: str | None = None,
         at: datetime | None = None,
         started: float | None = None,
     ) -> tuple[dict[str, Any], bool]:
@@ -97,6 +98,7 @@ class DecisionService:
             order_ref=order_ref,
             idempotency_key=idempotency_key,
             body_sha256=body_sha256,
+            idempotency_scope=idempotency_scope,
         )
         return self.log.append(new)
 

@@ -61,6 +61,7 @@ def create_decision() -> Response:
             client=principal.label,
             idempotency_key=key,
             body_sha256=body_sha256,
+            idempotency_scope=principal.key_id,
             started=started,
         )
     except IdempotencyConflict:

@@ -156,6 +156,7 @@ def evaluate() -> Any:
             client=principal.label,
             idempotency_key=f"web-form:{submission_id}",
             body_sha256=body_sha256,
+            idempotency_scope=principal.key_id,
         )
     except IdempotencyConflict:
         return _render_form(

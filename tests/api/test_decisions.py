@@ -223,3 +223,15 @@ def test_log_unavailable_is_503_and_nothing_returned(app, post_decision, monkeyp
     body = assert_problem(response, 503)
     assert "decision_id" not in body
     assert "urinary" not in response.get_data(as_text=True)
+
+
+def test_idempotency_keys_belong_to_one_credential(app, client) -> None:
+    store = app.extensions["referral_api"].keys
+    first = store.create(["evaluator"], "shared-label")[1]
+    second = store.create(["evaluator"], "shared-label")[1]
+    one = client.post("/v1/decisions", json=lumbar_request(),
+                      headers={**auth(first), "Idempotency-Key": "order-1"})
+    other = client.post("/v1/decisions", json=lumbar_request(),
+                        headers={**auth(second), "Idempotency-Key": "order-1"})
+    assert one.status_code == other.status_code == 201
+    assert one.get_json()["decision_id"] != other.get_json()["decision_id"]
