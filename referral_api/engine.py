@@ -210,10 +210,8 @@ def evaluate(
             f"The requested study, {proc.label}, is {_RATING_WORDS[rating]} in this scenario."
         )
         appropriateness = rating
-        recommended_in = adult_recommended
     else:
         appropriateness = NOT_COVERED
-        recommended_in = ()
         reasons.append(
             "The patient is under 18: paediatric criteria apply, so these adult criteria give no "
             "rating and no recommendation."
@@ -226,18 +224,22 @@ def evaluate(
         else:
             urgency = "none"
 
+    # Rule 7: a child gets no recommendation, but "safety alerts apply as for adults": they
+    # are worked out on the adult recommendation (so a contrast study there still raises the
+    # renal alert), and only the recommendation is withheld.
     outcome = safety.apply(
         ruleset.safety,
         region=region,
         requested=requested,
-        recommended=recommended_in,
+        recommended=adult_recommended,
         ua=ua,
         mba=mba,
         contraindications=frozenset(request.get("contraindications") or ()),
         egfr=request.get("egfr"),
         vocabulary=vocabulary,
     )
-    recommended = [_procedure_json(c, _rating(c, ua, mba), vocabulary) for c in outcome.recommended]
+    recommended = ([_procedure_json(c, _rating(c, ua, mba), vocabulary)
+                    for c in outcome.recommended] if adult else [])
     if adult:
         if not recommended:
             reasons.append("No imaging is recommended now: conservative care and reassessment.")

@@ -143,3 +143,15 @@ def test_modifiers_apply_in_order(ruleset, vocabulary, req):
     assert result["safety"]["status"] == "contraindicated"
     assert codes(result)[:2] == ["ct_myelography_lumbar", "ct_lumbar_without_contrast"]
     assert "ionising radiation" in result["safety"]["alerts"][2]["message"]
+
+
+def test_child_gets_the_adult_safety_alerts_without_a_recommendation(ruleset, vocabulary, req):
+    """Rule 7: "safety alerts apply as for adults" — worked out on the adult recommendation."""
+    findings = ["urinary_retention"]
+    adult = evaluate(req("lumbar", 40, 1, findings, egfr=20), ruleset, vocabulary)
+    child = evaluate(req("lumbar", 12, 1, findings, egfr=20), ruleset, vocabulary)
+    assert [a["code"] for a in adult["safety"]["alerts"]] == ["renal_impairment"]
+    assert child["safety"] == adult["safety"]
+    assert child["recommended_procedures"] == []
+    assert child["appropriateness"] == "not_covered"
+    assert child["urgency"] == "emergent"
