@@ -38,10 +38,6 @@ class StrictNumber(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-class StrictString(fields.String):
-    """A string with its length bounded (bounds given by ``validate.Length``)."""
-
-
 def _code_list(codes: list[str], kind: str, max_items: int) -> fields.List:
     allowed = frozenset(codes)
 
