@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import safety
-from .ruleset import URGENCY_RANK, RegionRules, RuleSet
+from .rulemodel import URGENCY_RANK, RegionRules, RuleSet
 from .vocabulary import Vocabulary
 
 ENGINE_VERSION = "1.0.0"

@@ -10,18 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .conditions import RuleProblem
 from .engine import evaluate
-from .ruleset import (
-    RULESET_FILE,
-    RuleError,
-    RuleProblem,
-    RuleSet,
-    discover_versions,
-    load_version,
-    load_vocabulary_checked,
-    read_lock,
-    verify_against_lock,
-)
+from .rulecompiler import discover_versions, load_version, load_vocabulary_checked
+from .rulelock import read_lock, verify_against_lock
+from .rulemodel import RULESET_FILE, RuleError, RuleSet
 from .vocabulary import Vocabulary
 
 

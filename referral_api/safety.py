@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from .ruleset import SafetyModifier
+from .rulemodel import SafetyModifier
 from .vocabulary import Vocabulary
 
 STATUS_RANK = {"clear": 0, "caution": 1, "contraindicated": 2}
