@@ -29,6 +29,7 @@ EXPORT_FORMATS = ("csv", "ndjson")
 MAX_TEXT = 128
 MAX_CURSOR = 512
 DEFAULT_LIMIT = 50
+RANGE_ERROR = "Must not be before since."
 #: The filters the store understands, in the contract's order (``patient`` becomes
 #: ``patient_hash`` on its way to the store).
 FILTER_NAMES = (
@@ -103,7 +104,7 @@ class AuditFilterSchema(Schema):
     def _range(self, data: Mapping[str, Any], **_: Any) -> None:
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
-            raise ValidationError("Must not be before since.", "until")
+            raise ValidationError(RANGE_ERROR, "until")
 
 
 class ListQuerySchema(AuditFilterSchema):

@@ -9,24 +9,31 @@ read as UTC when they carry no offset.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from marshmallow import ValidationError
+
+from ..audit_filters import FEEDBACK_VALUES, MAX_TEXT, RANGE_ERROR, AuditFilterSchema
 from ..schemas import CHANNELS, RATINGS, REGIONS, URGENCIES
 
-FEEDBACK_FILTERS = ("accepted", "overridden", "none")
 CHOICES: dict[str, tuple[str, ...]] = {
     "region": REGIONS,
     "appropriateness": RATINGS,
     "urgency": URGENCIES,
     "channel": CHANNELS,
-    "feedback": FEEDBACK_FILTERS,
+    "feedback": FEEDBACK_VALUES,
 }
 TEXT_FILTERS = ("scenario", "ruleset_version", "client", "ordering_clinician")
 TIME_FILTERS = ("since", "until")
 FILTER_NAMES = (*TIME_FILTERS, *CHOICES, *TEXT_FILTERS)
-MAX_TEXT = 128
+
+# The API's filter schema, restricted to the dashboard's fields: one definition of what a
+# valid filter is, so the table, the charts and the CSV select what the API would.
+_SCHEMA = AuditFilterSchema(only=FILTER_NAMES)
+
+# The API's messages name formats for programmers; the page speaks to the reviewer.
+_PAGE_MESSAGES = {name: "Enter a date (YYYY-MM-DD) or an ISO 8601 time." for name in TIME_FILTERS}
 
 
 @dataclass
@@ -47,46 +54,25 @@ class AuditFilters:
         return {name: value for name, value in self.entered.items() if value}
 
 
-def _utc_text(moment: dt.datetime) -> str:
-    moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def parse_time(text: str, *, end_of_day: bool) -> str:
-    """ISO date or date-time -> ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (UTC); raises ValueError.
-
-    A bare date means the whole day: its first millisecond for ``since``, its last for
-    ``until``, so "until 23 Nov" includes decisions made on 23 Nov.
-    """
-    if len(text) == 10:
-        day = dt.date.fromisoformat(text)
-        moment = dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min)
-        return _utc_text(moment)
-    return _utc_text(dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")))
-
-
 def parse_filters(args: Mapping[str, str]) -> AuditFilters:
-    """Read and check the filters in ``args`` (a query string); unknown names are ignored."""
+    """Read and check the filters in ``args`` (a query string); unknown names are ignored.
+
+    Valid filters are kept even when another one is wrong, so the page can show both.
+    """
     result = AuditFilters()
     for name in FILTER_NAMES:
         raw = args.get(name)
-        text = str(raw).strip()[:MAX_TEXT] if raw is not None else ""
-        result.entered[name] = text
-        if not text:
-            continue
-        if name in TIME_FILTERS:
-            try:
-                result.filters[name] = parse_time(text, end_of_day=(name == "until"))
-            except ValueError:
-                result.errors[name] = "Enter a date (YYYY-MM-DD) or an ISO 8601 time."
-        elif name in CHOICES:
-            if text in CHOICES[name]:
-                result.filters[name] = text
-            else:
+        result.entered[name] = str(raw).strip()[:MAX_TEXT] if raw is not None else ""
+    given = {name: text for name, text in result.entered.items() if text}
+    try:
+        result.filters = _SCHEMA.load(given)
+    except ValidationError as err:
+        result.filters = {k: v for k, v in err.valid_data.items() if k not in err.messages}
+        for name, messages in err.normalized_messages().items():
+            if name in CHOICES:
                 result.errors[name] = f"Choose one of: {', '.join(CHOICES[name])}."
-        else:
-            result.filters[name] = text
-    since, until = result.filters.get("since"), result.filters.get("until")
-    if since and until and since > until:
-        result.errors["until"] = "'Until' must not be before 'since'."
+            elif name == "until" and RANGE_ERROR in messages:
+                result.errors[name] = "'Until' must not be before 'since'."
+            else:
+                result.errors[name] = _PAGE_MESSAGES.get(name, " ".join(map(str, messages)))
     return result

@@ -8,7 +8,7 @@ from werkzeug.datastructures import MultiDict
 
 from referral_api.web import charts
 from referral_api.web.audit import APPROPRIATENESS_SERIES, override_rows, weekly_bars
-from referral_api.web.audit_filters import parse_filters, parse_time
+from referral_api.web.audit_filters import parse_filters
 from referral_api.web.form_data import field_errors, read_form, to_api_request
 from referral_api.web.session_auth import safe_next
 
@@ -67,8 +67,12 @@ def test_audit_filters_parse_and_refuse() -> None:
     bad = parse_filters({"since": "yesterday", "urgency": "soon", "feedback": "none"})
     assert set(bad.errors) == {"since", "urgency"}
     assert bad.filters == {"feedback": "none"}
-    assert set(parse_filters({"since": "2026-11-02", "until": "2026-11-01"}).errors) == {"until"}
-    assert parse_time("2026-11-23T18:00:00+01:00", end_of_day=False) == "2026-11-23T17:00:00.000Z"
+    backwards = parse_filters({"since": "2026-11-02", "until": "2026-11-01"})
+    assert backwards.errors == {"until": "'Until' must not be before 'since'."}
+    offset = parse_filters({"since": "2026-11-23T18:00:00+01:00"})
+    assert offset.filters == {"since": "2026-11-23T17:00:00.000Z"}
+    assert parse_filters({"since": "0001-01-01T00:00:00+05:00"}).errors == {
+        "since": "Enter a date (YYYY-MM-DD) or an ISO 8601 time."}
 
 
 def test_weekly_bars_bucket_by_iso_week_and_fill_gaps() -> None:
