@@ -22,9 +22,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from .audit_query import GROUP_FIELDS, MAX_LIMIT
 from .db import utc_timestamp
-from .schemas import CHANNELS, RATINGS, REGIONS, URGENCIES
+from .enums import CHANNELS, FEEDBACK_FILTERS, RATINGS, REGIONS, URGENCIES
 
-FEEDBACK_VALUES = ("accepted", "overridden", "none")
 EXPORT_FORMATS = ("csv", "ndjson")
 MAX_TEXT = 128
 MAX_CURSOR = 512
@@ -98,7 +97,7 @@ class AuditFilterSchema(Schema):
     patient = fields.String(validate=validate.Length(min=1, max=MAX_TEXT),
                             metadata={"description": "the clear patient id; hashed by the "
                                                      "server, never stored or logged in clear"})
-    feedback = _choice(FEEDBACK_VALUES)
+    feedback = _choice(FEEDBACK_FILTERS)
 
     @validates_schema
     def _range(self, data: Mapping[str, Any], **_: Any) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 
 from referral_api.canonical import canonical_json
 from referral_api.db import utc_timestamp
+from referral_api.enums import FEEDBACK_FILTERS, FEEDBACK_OUTCOMES
 
 MAX_LIMIT = 500
 EXPORT_CHUNK = 500
@@ -46,8 +47,6 @@ EQUALITY_FILTERS = (
     "patient_hash",
 )
 FILTERS = ("since", "until", *EQUALITY_FILTERS, "feedback")
-FEEDBACK_OUTCOMES = ("accepted", "overridden")
-FEEDBACK_FILTER_VALUES = (*FEEDBACK_OUTCOMES, "none")
 
 # The latest feedback outcome of decision `d` is kept in feedback_latest (migration 0002,
 # maintained by append_feedback); one rowid seek per decision, no scan of its feedback.
@@ -96,8 +95,8 @@ def normalize_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
         if name in ("since", "until"):
             normalized[name] = _timestamp(name, value)
         elif name == "feedback":
-            if value not in FEEDBACK_FILTER_VALUES:
-                raise ValueError(f"feedback must be one of {FEEDBACK_FILTER_VALUES}")
+            if value not in FEEDBACK_FILTERS:
+                raise ValueError(f"feedback must be one of {FEEDBACK_FILTERS}")
             normalized[name] = value
         else:
             if not isinstance(value, str):

@@ -29,9 +29,8 @@ import sqlite_utils
 
 from referral_api.canonical import GENESIS_HASH, canonical_json, chain_hash
 from referral_api.db import DEFAULT_BUSY_TIMEOUT_MS, LazyDatabase, utc_timestamp, write_transaction
+from referral_api.enums import CHANNELS, FEEDBACK_OUTCOMES
 
-CHANNELS = ("api", "cds-hooks", "form")
-FEEDBACK_OUTCOMES = ("accepted", "overridden")
 IDEMPOTENCY_HOURS = 24
 # jti rows are kept this long after their token's exp, so a token still accepted within the
 # JWT library's clock leeway cannot be replayed once its row is purged.

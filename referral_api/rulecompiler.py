@@ -20,13 +20,13 @@ from .conditions import (
     load_yaml,
     plain,
 )
+from .enums import REGIONS, URGENCIES
 from .rulelock import compute_sha256, file_hashes, version_dir, version_files
 from .rulemodel import (
     RULESET_FILE,
     SAFETY_EFFECTS,
     SAFETY_STATUSES,
     STATUSES,
-    URGENCIES,
     VERSION_RE,
     VOCABULARY_FILE,
     EmbeddedTest,
@@ -40,7 +40,7 @@ from .rulemodel import (
     UrgencyCase,
     version_key,
 )
-from .vocabulary import REGIONS, Vocabulary, VocabularyError, load_vocabulary
+from .vocabulary import Vocabulary, VocabularyError, load_vocabulary
 
 # --- loading and compilation ------------------------------------------------------------------
 

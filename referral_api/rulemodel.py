@@ -17,13 +17,13 @@ from .conditions import (
     RuleProblem,
     plain,
 )
-from .vocabulary import REGIONS, Vocabulary
+from .enums import REGIONS
+from .vocabulary import Vocabulary
 
 VOCABULARY_FILE = "vocabulary.yaml"
 LOCK_FILE = "rules.lock"
 RULESET_FILE = "ruleset.yaml"
 STATUSES = ("draft", "active", "retired")
-URGENCIES = ("emergent", "urgent", "routine", "none")
 URGENCY_RANK = {"none": 0, "routine": 1, "urgent": 2, "emergent": 3}
 SAFETY_EFFECTS = ("non_mri_first", "prefer_mri_without_contrast", "none")
 SAFETY_STATUSES = ("contraindicated", "caution")

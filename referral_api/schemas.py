@@ -18,15 +18,16 @@ from marshmallow import (
     validates_schema,
 )
 
+from .enums import (
+    CHANNELS,
+    FEEDBACK_OUTCOMES,
+    RATINGS,
+    REGIONS,
+    SAFETY_STATUSES,
+    SEXES,
+    URGENCIES,
+)
 from .vocabulary import Vocabulary
-
-REGIONS = ("cervical", "thoracic", "lumbar")
-SEXES = ("female", "male", "other", "unknown")
-RATINGS = ("usually_appropriate", "may_be_appropriate", "usually_not_appropriate", "not_covered")
-URGENCIES = ("emergent", "urgent", "routine", "none")
-SAFETY_STATUSES = ("clear", "caution", "contraindicated")
-CHANNELS = ("api", "cds-hooks", "form")
-FEEDBACK_OUTCOMES = ("accepted", "overridden")
 
 
 class StrictNumber(fields.Float):

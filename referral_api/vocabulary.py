@@ -13,8 +13,9 @@ from typing import Any
 
 import yaml
 
+from .enums import REGIONS
+
 FINDING_GROUPS = ("red_flags", "neurological", "trauma", "history")
-REGIONS = ("cervical", "thoracic", "lumbar")
 MODALITIES = ("mri", "ct", "ct_myelography", "xray")
 CONTRASTS = ("without", "with", "without_and_with")
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-FEEDBACK_OUTCOMES = ("accepted", "overridden")
+from ..enums import FEEDBACK_OUTCOMES
+
 MAX_ID_LENGTH = 128
 MAX_FEEDBACK_ITEMS = 64
 MAX_COMMENT_LENGTH = 2000

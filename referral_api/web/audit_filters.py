@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 
 from marshmallow import ValidationError
 
-from ..audit_filters import FEEDBACK_VALUES, MAX_TEXT, RANGE_ERROR, AuditFilterSchema
-from ..schemas import CHANNELS, RATINGS, REGIONS, URGENCIES
+from ..audit_filters import MAX_TEXT, RANGE_ERROR, AuditFilterSchema
+from ..enums import CHANNELS, FEEDBACK_FILTERS, RATINGS, REGIONS, URGENCIES
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "region": REGIONS,
     "appropriateness": RATINGS,
     "urgency": URGENCIES,
     "channel": CHANNELS,
-    "feedback": FEEDBACK_VALUES,
+    "feedback": FEEDBACK_FILTERS,
 }
 TEXT_FILTERS = ("scenario", "ruleset_version", "client", "ordering_clinician")
 TIME_FILTERS = ("since", "until")

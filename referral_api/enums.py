@@ -1,0 +1,16 @@
+"""The enumerations the API contract fixes (``shared/spec/api-v1.md``), defined once.
+
+Validation (schemas), storage, the audit filters, CDS Hooks and the rule files all use these
+tuples, so a value accepted in one place is accepted everywhere. No imports: every layer,
+the pure engine included, may use it.
+"""
+
+REGIONS = ("cervical", "thoracic", "lumbar")
+SEXES = ("female", "male", "other", "unknown")
+RATINGS = ("usually_appropriate", "may_be_appropriate", "usually_not_appropriate", "not_covered")
+URGENCIES = ("emergent", "urgent", "routine", "none")
+SAFETY_STATUSES = ("clear", "caution", "contraindicated")
+CHANNELS = ("api", "cds-hooks", "form")
+FEEDBACK_OUTCOMES = ("accepted", "overridden")
+#: The ``feedback=`` filter: a decision's latest outcome, or ``none`` without feedback.
+FEEDBACK_FILTERS = (*FEEDBACK_OUTCOMES, "none")
