@@ -136,6 +136,13 @@ def _insert(conn: sqlite3.Connection, table: str, row: dict) -> None:
     conn.execute(sql, list(row.values()))
 
 
+def _chain_head(conn: sqlite3.Connection, table: str) -> tuple[int, str]:
+    """``(seq, hash)`` of a chained table's last row, or ``(0, GENESIS_HASH)`` when empty."""
+    # Table names come from this module's constants, never from input.
+    row = conn.execute(f"SELECT seq, hash FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()  # noqa: S608
+    return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+
 def _chain_row(fields: dict) -> dict:
     """Return ``fields`` plus its ``hash`` (``fields`` already holds ``prev_hash``)."""
     return {**fields, "hash": chain_hash(fields["prev_hash"], fields)}
@@ -414,13 +421,8 @@ class SQLiteDecisionLog:
         """The anchor an auditor saves: ``{"count": n, "head": hash}`` of the decision chain."""
 
         def read(conn: sqlite3.Connection) -> dict:
-            row = conn.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1")
-            found = row.fetchone()
-            return (
-                {"count": found[0], "head": found[1]}
-                if found
-                else {"count": 0, "head": GENESIS_HASH}
-            )
+            count, head = _chain_head(conn, "decisions")
+            return {"count": count, "head": head}
 
         return self._read("the decision log cannot be read", read)
 
@@ -446,10 +448,7 @@ class SQLiteDecisionLog:
                 ).fetchone()
                 if known is None:
                     raise KeyError(decision_id)
-                head = conn.execute(
-                    "SELECT seq, hash FROM feedback ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-                seq, prev_hash = head if head else (0, GENESIS_HASH)
+                seq, prev_hash = _chain_head(conn, "feedback")
                 row = _chain_row(
                     {
                         "seq": seq + 1,
@@ -490,10 +489,7 @@ class SQLiteDecisionLog:
             db = self.db()
             conn = db.conn
             with write_transaction(db):
-                head = conn.execute(
-                    "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-                seq, prev_hash = head if head else (0, GENESIS_HASH)
+                seq, prev_hash = _chain_head(conn, "access_log")
                 row = _chain_row(
                     {
                         "seq": seq + 1,

@@ -1,16 +1,13 @@
-"""Versioned rule sets: loading, validation (file:line), compilation, hashing and the lock.
+"""Versioned rule sets: load every version of a rules directory, publish one.
 
-Pure module. Layout of a rules directory:
+Pure module. The parts: ``rulecompiler`` reads and validates the files (file:line problems)
+and compiles them into the structures of ``rulemodel``; ``rulelock`` hashes versions and
+keeps the publish lock (its docstring defines the hash). Layout of a rules directory:
 
     rules/vocabulary.yaml                       the vocabulary (part of every version's hash)
     rules/rules.lock                            published versions and their hashes (JSON)
     rules/<ruleset id>/<version>/ruleset.yaml   facts, safety modifiers, metadata
     rules/<ruleset id>/<version>/<region>.yaml  one file per region: scenarios in rule order
-
-Hashing: each file's canonical content is its parsed YAML as JSON with sorted keys, compact
-separators and UTF-8 (so comments and formatting do not count). A version's sha256 is taken
-over, for each file in sorted file-name order (the version's files plus "vocabulary.yaml"),
-the bytes `<file name>\\n<canonical JSON>\\n`.
 """
 
 from __future__ import annotations
