@@ -110,9 +110,12 @@ def test_tampered_published_file_is_refused(rules_copy):
 
 
 def test_comment_change_keeps_hash(rules_copy):
+    before = compute_sha256(rules_copy, "spine-imaging", "2026.1.0")
     path = rules_copy / VDIR / "lumbar.yaml"
     path.write_text("# an extra comment\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
-    load_registry(rules_copy)  # no error: canonical content unchanged
+    assert compute_sha256(rules_copy, "spine-imaging", "2026.1.0") == before
+    # Still matches the lock: the published version loads.
+    assert load_registry(rules_copy).get("2026.1.0").sha256 == before
 
 
 def test_vocabulary_change_breaks_published_version(rules_copy):
