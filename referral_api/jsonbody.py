@@ -1,4 +1,5 @@
-"""Reading a JSON request body safely: media type, size, syntax and nesting depth.
+"""JSON bodies: reading a request's safely (media type, size, syntax, nesting depth) and
+writing a response's.
 
 Every JSON endpoint goes through :func:`read_json`, so a bad body is always a 4xx problem
 (415, 413, 400) and never reaches the schema or the engine.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Request
+from flask import Request, Response
 
 from .config import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from .problem import ProblemError
@@ -60,3 +61,10 @@ def read_json(request: Request, *, max_bytes: int = MAX_BODY_BYTES) -> Any:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> Response:
+    """Compact JSON (the hot path: no pretty-printing, no key sorting)."""
+    return Response(json.dumps(body, separators=(",", ":")), status=status,
+                    mimetype="application/json", headers=headers)

@@ -37,11 +37,10 @@ from ..auth import current_principal, require_role
 from ..context import services
 from ..decision_log import LogUnavailable
 from ..export import MEDIA_TYPES, iter_export
-from ..jsonbody import read_json
+from ..jsonbody import json_response, read_json
 from ..problem import ProblemError, validation_problem
 from ..replay import ReplayError, replay_record
 from . import bp
-from .decisions import json_response
 
 AUDITOR = "auditor"
 ADMIN = "admin"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
-from typing import Any
 
 from flask import Response, request
 from marshmallow import ValidationError
@@ -14,18 +12,11 @@ from ..auth import current_principal, require_role
 from ..canonical import canonical_json
 from ..context import services
 from ..decision_log import IdempotencyConflict
-from ..jsonbody import read_json
+from ..jsonbody import json_response, read_json
 from ..problem import ProblemError, validation_problem
 from . import bp
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
-                  ) -> Response:
-    """Compact JSON (the hot path: no pretty-printing, no key sorting)."""
-    return Response(json.dumps(body, separators=(",", ":"), sort_keys=False), status=status,
-                    mimetype="application/json", headers=headers)
 
 
 def _idempotency_key() -> str | None:

@@ -8,8 +8,8 @@ from flask import Response, current_app
 
 from ..context import services
 from ..decision_log import LogUnavailable
+from ..jsonbody import json_response
 from . import bp
-from .decisions import json_response
 
 
 @bp.get("/healthz")

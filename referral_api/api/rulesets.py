@@ -8,9 +8,9 @@ from flask import Response
 
 from ..auth import require_role
 from ..context import services
+from ..jsonbody import json_response
 from ..problem import ProblemError
 from . import bp
-from .decisions import json_response
 
 
 @bp.get("/v1/rulesets")

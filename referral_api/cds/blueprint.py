@@ -9,7 +9,6 @@ gets an Argonaut PAMA rating as a ServiceRequest ``update`` system action.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from ..auth import (
     unauthorized,
 )
 from ..context import services
-from ..jsonbody import read_json
+from ..jsonbody import json_response, read_json
 from ..problem import ProblemError
 from . import cards
 from .client_jwt import CdsClientRegistry, ClientAuthError, looks_like_jwt
@@ -120,10 +119,6 @@ def _state() -> CdsState:
     return current_app.extensions[EXTENSION]
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status=status,
-                    mimetype="application/json")
-
 
 def _base_url() -> str:
     """REFERRAL_API_PUBLIC_URL, else the URL the request reached us at."""
@@ -209,7 +204,7 @@ def _service(service_id: str) -> ServiceDefinition:
 @bp.get("/cds-services")
 def discovery() -> Response:
     """The CDS Hooks discovery document (public)."""
-    return _json({"services": [s.discovery() for s in SERVICES.values()]})
+    return json_response({"services": [s.discovery() for s in SERVICES.values()]})
 
 
 @bp.post("/cds-services/<service_id>")
@@ -250,7 +245,7 @@ def call_service(service_id: str) -> Response:
             consult_id=record["decision_id"],
             auc_url=cards.ruleset_url(base_url, record["ruleset"]["version"]),
             gcode=settings.pama_gcode))
-    return _json(cards.response_body(card_list, actions))
+    return json_response(cards.response_body(card_list, actions))
 
 
 def _decision(order: DraftOrder, call: Any, prefetch: Prefetch, principal: Principal,
@@ -304,5 +299,5 @@ def feedback(service_id: str) -> Response:
                                ) from None
         stored.append({"card": card_id, "outcome": item["outcome"],
                        "received_at": item["received_at"]})
-    return _json({"feedback": stored})
+    return json_response({"feedback": stored})
 
