@@ -16,6 +16,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
+#: /readyz answers 503 below this much free space next to the database: a full disk still
+#: lets a write transaction be opened (no page is written), so the write probe alone cannot
+#: see it. 16 MiB leaves room for the WAL to reach its checkpoint size (~4 MB) several times.
+READY_MIN_FREE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -147,12 +147,14 @@ def run(phase_seconds: float = 2.0, clients: int = 6, max_requests: int = 20_000
                     phases["disk full"]["readyz"] = request(server, "GET", "/readyz")[0]
                     filler.unlink()
                     phases["disk space freed"] = _phase(load, phase_seconds)
+                    phases["disk space freed"]["readyz"] = request(server, "GET", "/readyz")[0]
 
                     with read_only_view(db_dir, workdir / "ro-staging"):
                         os.kill(server.process.pid, signal.SIGHUP)  # workers reopen the db
                         phases["read-only"] = _phase(load, phase_seconds * 1.5)
                         phases["read-only"]["readyz"] = request(server, "GET", "/readyz")[0]
                     phases["writable again"] = _phase(load, phase_seconds * 1.5)
+                    phases["writable again"]["readyz"] = request(server, "GET", "/readyz")[0]
                 finally:
                     load.stop()
             report = audit(env["REFERRAL_API_DATABASE"], load.answers, log_path)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 
 from flask import Response, current_app
 
+from ..config import READY_MIN_FREE_BYTES
 from ..context import services
 from ..decision_log import LogUnavailable
 from ..jsonbody import json_response
@@ -20,7 +22,7 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Ready when the log is writable and a rule set is in force; else 503."""
+    """Ready when the log is writable, its disk has room and a rule set is in force; else 503."""
     svc = services()
     checks: dict[str, str] = {}
     try:
@@ -29,12 +31,18 @@ def readyz() -> Response:
     except LogUnavailable:
         checks["database"] = "unavailable"
     try:
+        free = shutil.disk_usage(svc.log.path.parent).free
+        checks["disk"] = "ok" if free >= READY_MIN_FREE_BYTES else "full"
+    except OSError:
+        checks["disk"] = "unavailable"
+    try:
         in_force = svc.registry.in_force(datetime.now(UTC)).version
         checks["rulesets"] = f"{len(svc.registry.versions())} loaded"
     except LookupError:
         in_force = None
         checks["rulesets"] = "none in force"
-    ready = checks["database"] == "writable" and in_force is not None
+    ready = (checks["database"] == "writable" and checks["disk"] == "ok"
+             and in_force is not None)
     body = {"status": "ready" if ready else "not ready", "checks": checks,
             "ruleset_in_force": in_force}
     return json_response(body, 200 if ready else 503)

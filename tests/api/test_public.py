@@ -68,3 +68,28 @@ def test_failed_authentication_is_rate_limited_not_before_20(client) -> None:
     limiter._failures.clear()
     assert statuses[:20] == [401] * 20
     assert 429 in statuses[20:]
+
+
+def test_ready_is_503_when_the_disk_is_full(app, monkeypatch) -> None:
+    """A full disk still lets a write transaction open: free space is checked as well."""
+    import shutil
+
+    from referral_api.api import health
+    from referral_api.config import READY_MIN_FREE_BYTES
+
+    seen: list[str] = []
+
+    def usage(path):
+        seen.append(str(path))
+        return shutil._ntuple_diskusage(10**9, 10**9 - 4096, READY_MIN_FREE_BYTES - 1)
+
+    monkeypatch.setattr(health.shutil, "disk_usage", usage)
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {
+        "database": "writable", "disk": "full", "rulesets": "1 loaded"}
+    # The directory holding the database is the one measured.
+    assert seen == [str(app.extensions["referral_api"].log.path.parent)]
+    monkeypatch.setattr(health.shutil, "disk_usage",
+                        lambda path: shutil._ntuple_diskusage(10**9, 0, READY_MIN_FREE_BYTES))
+    assert app.test_client().get("/readyz").status_code == 200

@@ -46,6 +46,10 @@ def test_faults_answer_503_never_an_unlogged_decision() -> None:
     assert phases["worker SIGKILLed"]["statuses"].get(201, 0) > 0
     # A full disk: 503 (nothing returned unlogged), and recovery once space is freed.
     assert phases["disk full"]["statuses"].get(503, 0) > 0
+    # … and readiness says so (a write transaction still opens on a full disk: free space
+    # is checked as well).
+    assert phases["disk full"]["readyz"] == 503
+    assert phases["disk space freed"]["readyz"] == 200
     assert phases["disk space freed"]["statuses"].get(201, 0) > 0
     # A read-only database: 503 once the workers reopen it (until then the old workers'
     # descriptors still write, and those 201s are in the log: missing_from_log == 0 above).
@@ -53,3 +57,4 @@ def test_faults_answer_503_never_an_unlogged_decision() -> None:
     assert phases["read-only"]["readyz"] == 503
     # Once writable again, the workers reopen their connections and log again.
     assert phases["writable again"]["statuses"].get(201, 0) > 0
+    assert phases["writable again"]["readyz"] == 200
