@@ -41,7 +41,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_engine.py
-	$(BIN)/python scripts/bench_http.py
+	$(BIN)/python scripts/bench_http.py --ceiling
 	$(BIN)/python scripts/bench_cds.py
 
 # The million-decision log takes several minutes to generate; it is kept outside the repo.

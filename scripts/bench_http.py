@@ -236,7 +236,11 @@ def verify_log(server: Server) -> dict:
 
 def bench(args: argparse.Namespace, worker_args: list[str], label: str,
           workdir: Path, with_echo: bool = True) -> tuple[Result | None, Result, dict]:
-    """Measure echo (optional) and app under ``worker_args``; returns (echo, app, chain)."""
+    """Measure echo (optional) and app under ``worker_args``; returns (echo, app, chain).
+
+    With ``--ceiling`` the same rounds also drive ``ceiling_app:app`` (the service with an
+    in-memory recorder instead of the log): the most any durable write path could reach.
+    """
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=workdir))
     env = service_env(run_dir)
     key = prepare_database(env)
@@ -255,19 +259,27 @@ def bench(args: argparse.Namespace, worker_args: list[str], label: str,
 
     echo_results: list[Result] = []
     app_results: list[Result] = []
+    ceiling_results: list[Result] = []
     with contextlib.ExitStack() as stack:
         app_server = stack.enter_context(serving(args.app, env, run_dir / "app.log",
                                                  worker_args))
         echo_server = (stack.enter_context(serving("echo_app:app", env, run_dir / "echo.log",
                                                    worker_args, ready_path="/"))
                        if with_echo else None)
+        ceiling_server = (stack.enter_context(serving("ceiling_app:app", env,
+                                                      run_dir / "ceiling.log", worker_args))
+                          if args.ceiling else None)
         drive(app_server, args.warmup)
         if echo_server:
             drive(echo_server, args.warmup)
+        if ceiling_server:
+            drive(ceiling_server, args.warmup)
         for _ in range(args.rounds):
             if echo_server:
                 echo_results.append(drive(echo_server, args.duration))
             app_results.append(drive(app_server, args.duration))
+            if ceiling_server:
+                ceiling_results.append(drive(ceiling_server, args.duration))
         chain = verify_log(app_server)
     app_log = (run_dir / "app.log").read_text(errors="replace")
     app = aggregate(app_results)
@@ -287,8 +299,13 @@ def bench(args: argparse.Namespace, worker_args: list[str], label: str,
     if echo:
         print(line("echo (bare Flask JSON)", echo))
     print(line("POST /v1/decisions", app))
+    if ceiling_results:
+        ceiling = aggregate(ceiling_results)
+        print(line("same, log replaced by no-op", ceiling))
     if echo:
         print(f"  ratio app/echo under these settings: {app.rps / echo.rps:.2f}")
+        if ceiling_results:
+            print(f"  ceiling (no log at all)/echo: {ceiling.rps / echo.rps:.2f}")
     return echo, app, chain
 
 
@@ -308,6 +325,9 @@ def main() -> int:
     parser.add_argument("--python-client", action="store_true", help="do not use wrk")
     parser.add_argument("--compare", action="store_true",
                         help="also measure the app under sync and gthread (2, 4, 8 threads)")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also measure the service with its log replaced by a no-op "
+                             "(scripts/ceiling_app.py): the most any write path could reach")
     parser.add_argument("--no-check", action="store_true", help="exit 0 on a miss (default)")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 when a target is missed (CI gate)")
