@@ -187,5 +187,9 @@ def test_pages_fit_a_phone_screen(chromium: Any, live_server: LiveServer, artifa
             widths = scroller.evaluate("e => [e.scrollWidth, e.clientWidth]")
             # The table is wider than the phone and scrolls inside its own box.
             assert widths[0] > widths[1]
+            # Charts keep a legible size (labels at 3/4 scale at least) and scroll likewise.
+            for chart in page.locator(".chart-block svg").all():
+                box = chart.bounding_box()
+                assert box is not None and box["width"] >= 540
     finally:
         context.close()
