@@ -73,6 +73,6 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     """
     try:
         text = orjson.dumps(body)
-    except (TypeError, orjson.JSONEncodeError):
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
         text = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return Response(text, status=status, mimetype="application/json", headers=headers)

@@ -13,7 +13,7 @@ import itertools
 import uuid
 
 from referral_api import create_app
-from referral_api.canonical import GENESIS_HASH, canonical_json
+from referral_api.canonical import GENESIS_HASH
 from referral_api.db import utc_timestamp
 from referral_api.decision_log import NewDecision, decision_record
 
@@ -25,9 +25,7 @@ class InMemoryRecorder:
         self._seq = itertools.count(1)
 
     def append(self, new: NewDecision) -> tuple[dict, bool]:
-        """The record of ``new`` as if appended (the canonical JSON is still produced)."""
-        canonical_json(new.input)
-        canonical_json(new.output)
+        """The record of ``new`` as if appended: no serialisation, no hash, no write."""
         row = {
             "seq": next(self._seq), "decision_id": str(uuid.uuid4()),
             "created_at": utc_timestamp(), "channel": new.channel, "client": new.client,

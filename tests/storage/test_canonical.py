@@ -11,7 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from referral_api import canonical, engine
 from referral_api.canonical import GENESIS_HASH, canonical_json, chain_hash
+from referral_api.config import PROJECT_ROOT
+from referral_api.ruleset import load_registry
 
 
 def test_canonical_json_is_sorted_compact_utf8() -> None:
@@ -92,3 +95,27 @@ def test_values_the_standard_library_refuses_stay_refused() -> None:
     # Non-string keys and integers beyond 64 bits are not orjson's: the standard library
     # writes them.
     assert canonical_json({1: 2**70}) == b'{"1":1180591620717411303424}'
+
+
+def test_a_decision_is_written_by_orjson_not_the_standard_library(monkeypatch) -> None:
+    """The fast path is really taken for what the log writes on every decision."""
+    registry = load_registry(PROJECT_ROOT / "rules")
+    request = {"patient": {"age": 52, "sex": "male", "reference": "a" * 64},
+               "region": "lumbar", "requested_procedure": "mri_lumbar_without_contrast",
+               "symptom_duration_weeks": 10.5, "conservative_care_weeks": 6.0,
+               "intervention_candidate": True, "findings": ["radiculopathy"],
+               "contraindications": [], "egfr": 75}
+    output = engine.evaluate(request, registry.in_force(dt.datetime.now(dt.UTC)),
+                             registry.vocabulary)
+    expected = {"input": _stdlib(request), "output": _stdlib(output)}
+    row = {"seq": 1, "prev_hash": GENESIS_HASH, "latency_ms": 0.512, "hook_instance": None,
+           "input_json": expected["input"].decode(), "output_json": expected["output"].decode()}
+    expected_row = _stdlib(row)
+
+    def refuse(obj: object) -> bytes:
+        raise AssertionError("fell back to the standard library")
+
+    monkeypatch.setattr(canonical, "_stdlib_canonical", refuse)
+    assert canonical_json(request) == expected["input"]
+    assert canonical_json(output) == expected["output"]
+    assert canonical_json(row) == expected_row
