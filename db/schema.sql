@@ -1,5 +1,5 @@
 -- The decision database schema, as `referral-api init-db` builds it from
--- referral_api/migrations.py. Generated: do not edit (tests/storage/test_schema_file.py;
+-- referral_api/store/sqlite/migrations.py. Generated: do not edit (tests/storage/test_schema_file.py;
 -- regenerate with `python -m tests.storage.test_schema_file`).
 
 CREATE TABLE "_sqlite_migrations" (

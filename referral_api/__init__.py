@@ -17,16 +17,17 @@ from flask import Flask, Request, Response, g, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
+from referral_api.clinical.versions import load_registry
+from referral_api.decide import DecisionService, NoRulesetInForce
+from referral_api.store.sqlite.keys import KeyStore
+from referral_api.store.sqlite.log import IdempotencyConflict, LogUnavailable, SQLiteDecisionLog
+from referral_api.store.sqlite.writer import GroupCommitWriter
+
 from .config import MAX_BODY_BYTES, load_settings
 from .context import EXTENSION, Services
-from .decision_log import IdempotencyConflict, LogUnavailable, SQLiteDecisionLog
-from .keys import KeyStore
 from .problem import ProblemError, problem_response
-from .ruleset import load_registry
 from .schemas import RequestLoader
 from .secret_key import derive_key, load_secret
-from .service import DecisionService, NoRulesetInForce
-from .writer import GroupCommitWriter
 
 __all__ = ["create_app"]
 

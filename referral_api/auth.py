@@ -1,7 +1,8 @@
 """Credentials and roles: who may call what (``shared/spec/api-v1.md``, Credentials).
 
 API keys arrive as ``Authorization: Bearer <key>`` or ``X-API-Key``; only their hashes are
-stored (:mod:`referral_api.keys`). Missing or bad credential: 401; valid without the role: 403.
+stored (:mod:`referral_api.store.sqlite.keys`). Missing or bad credential: 401; valid without
+the role: 403.
 Repeated failures from one client are throttled with 429, never before 20 in a minute.
 """
 

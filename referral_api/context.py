@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from referral_api.clinical.versions import RuleRegistry
+from referral_api.clinical.vocabulary import Vocabulary
+from referral_api.decide import DecisionService
+from referral_api.store.sqlite.keys import KeyStore
+from referral_api.store.sqlite.log import SQLiteDecisionLog
+
 from .config import Settings
-from .decision_log import SQLiteDecisionLog
-from .keys import KeyStore
-from .ruleset import RuleRegistry
 from .schemas import RequestLoader
-from .service import DecisionService
-from .vocabulary import Vocabulary
 
 EXTENSION = "referral_api"
 

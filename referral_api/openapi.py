@@ -9,8 +9,9 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
+from referral_api.clinical.vocabulary import Vocabulary
+
 from . import schemas
-from .vocabulary import Vocabulary
 
 API_VERSION = "1.0.0"
 

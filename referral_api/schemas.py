@@ -18,6 +18,8 @@ from marshmallow import (
     validates_schema,
 )
 
+from referral_api.clinical.vocabulary import Vocabulary
+
 from .enums import (
     CHANNELS,
     FEEDBACK_OUTCOMES,
@@ -27,7 +29,6 @@ from .enums import (
     SEXES,
     URGENCIES,
 )
-from .vocabulary import Vocabulary
 
 
 class StrictNumber(fields.Float):

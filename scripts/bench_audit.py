@@ -148,9 +148,9 @@ def bench_append(batches: int = 300, rounds: int = 3) -> None:
     temporary database at schema 0001 (before) and at the current schema (after)."""
     import tempfile
 
-    from referral_api.db import connect
-    from referral_api.decision_log import SQLiteDecisionLog
-    from referral_api.migrations import migrate, migrations
+    from referral_api.store.sqlite.db import connect
+    from referral_api.store.sqlite.log import SQLiteDecisionLog
+    from referral_api.store.sqlite.migrations import migrate, migrations
     from tests.storage.conftest import make_new
 
     def run(stop_before: str | None, size: int) -> tuple[float, float]:
@@ -186,8 +186,8 @@ def bench_append(batches: int = 300, rounds: int = 3) -> None:
 
 def export_child(path: str, fmt: str, count: int) -> None:
     """Child process: export ``count`` decisions to /dev/null; print rows, seconds, maxrss."""
-    from referral_api.decision_log import SQLiteDecisionLog
-    from referral_api.export import iter_export
+    from referral_api.audit.export import iter_export
+    from referral_api.store.sqlite.log import SQLiteDecisionLog
 
     log = SQLiteDecisionLog(path)
     log.head()  # open the connection (the baseline includes it)

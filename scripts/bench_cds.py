@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 import jwt  # noqa: E402
 
 from referral_api import create_app  # noqa: E402
-from referral_api.db import connect  # noqa: E402
-from referral_api.migrations import migrate  # noqa: E402
+from referral_api.store.sqlite.db import connect  # noqa: E402
+from referral_api.store.sqlite.migrations import migrate  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "conformance"
 ISSUER = "https://fhir-ehr.example.com/"

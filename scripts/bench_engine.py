@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from referral_api.engine import evaluate
-from referral_api.ruleset import load_registry
+from referral_api.clinical.engine import evaluate
+from referral_api.clinical.versions import load_registry
 
 
 def _request(region: str, age: int, weeks: float, findings: list[str], **extra: object) -> dict:

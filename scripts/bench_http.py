@@ -225,7 +225,7 @@ def line(name: str, r: Result) -> str:
 
 def verify_log(server: Server) -> dict:
     """The decision chain, verified directly on the database file the server wrote."""
-    from referral_api.decision_log import SQLiteDecisionLog
+    from referral_api.store.sqlite.log import SQLiteDecisionLog
 
     log = SQLiteDecisionLog(server.env["REFERRAL_API_DATABASE"])
     try:

@@ -13,9 +13,9 @@ import itertools
 import uuid
 
 from referral_api import create_app
-from referral_api.canonical import GENESIS_HASH
-from referral_api.db import utc_timestamp
-from referral_api.decision_log import NewDecision, decision_record
+from referral_api.store.canonical import GENESIS_HASH
+from referral_api.store.sqlite.db import utc_timestamp
+from referral_api.store.sqlite.log import NewDecision, decision_record
 
 
 class InMemoryRecorder:

@@ -26,14 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from referral_api import decision_log as decision_log_module
-from referral_api import engine
+from referral_api.clinical import engine
+from referral_api.clinical.versions import load_registry
 from referral_api.config import PROJECT_ROOT
-from referral_api.db import connect
-from referral_api.decision_log import NewDecision, SQLiteDecisionLog
-from referral_api.migrations import migrate
-from referral_api.ruleset import load_registry
 from referral_api.secret_key import patient_hash
+from referral_api.store.sqlite import log as decision_log_module
+from referral_api.store.sqlite.db import connect
+from referral_api.store.sqlite.log import NewDecision, SQLiteDecisionLog
+from referral_api.store.sqlite.migrations import migrate
 
 REGIONS = (("lumbar", 0.6), ("cervical", 0.3), ("thoracic", 0.1))
 CHANNELS = (("api", 0.45), ("cds-hooks", 0.4), ("form", 0.15))

@@ -116,7 +116,7 @@ class LoadGenerator:
 
 def audit(database: str | Path, answers: list[Answer], server_log: Path) -> dict:
     """Check the log against what the clients were told."""
-    from referral_api.decision_log import SQLiteDecisionLog
+    from referral_api.store.sqlite.log import SQLiteDecisionLog
 
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:

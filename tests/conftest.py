@@ -13,10 +13,10 @@ import pytest
 
 from referral_api import create_app
 from referral_api.config import PROJECT_ROOT
-from referral_api.db import connect
-from referral_api.decision_log import SQLiteDecisionLog
-from referral_api.keys import KeyStore
-from referral_api.migrations import migrate
+from referral_api.store.sqlite.db import connect
+from referral_api.store.sqlite.keys import KeyStore
+from referral_api.store.sqlite.log import SQLiteDecisionLog
+from referral_api.store.sqlite.migrations import migrate
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 SHARED = PROJECT_ROOT.parent / "shared"

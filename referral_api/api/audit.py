@@ -24,7 +24,8 @@ from apispec import APISpec
 from flask import Response, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from ..audit_filters import (
+from referral_api.audit.export import MEDIA_TYPES, iter_export
+from referral_api.audit.filters import (
     AccessLogQuerySchema,
     ExportQuerySchema,
     ListQuerySchema,
@@ -33,13 +34,13 @@ from ..audit_filters import (
     parse_args,
     storage_filters,
 )
+from referral_api.audit.replay import ReplayError, replay_record
+from referral_api.store.sqlite.log import LogUnavailable
+
 from ..auth import current_principal, require_role
 from ..context import services
-from ..decision_log import LogUnavailable
-from ..export import MEDIA_TYPES, iter_export
 from ..jsonbody import json_response, read_json
 from ..problem import ProblemError, validation_problem
-from ..replay import ReplayError, replay_record
 from . import bp
 
 AUDITOR = "auditor"

@@ -8,10 +8,11 @@ import time
 from flask import Response, request
 from marshmallow import ValidationError
 
+from referral_api.store.canonical import canonical_json
+from referral_api.store.sqlite.log import IdempotencyConflict
+
 from ..auth import current_principal, require_role
-from ..canonical import canonical_json
 from ..context import services
-from ..decision_log import IdempotencyConflict
 from ..jsonbody import json_response, read_json
 from ..problem import ProblemError, validation_problem
 from . import bp

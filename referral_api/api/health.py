@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 from flask import Response, current_app
 
+from referral_api.store.sqlite.log import LogUnavailable
+
 from ..config import READY_MIN_FREE_BYTES
 from ..context import services
-from ..decision_log import LogUnavailable
 from ..jsonbody import json_response
 from . import bp
 

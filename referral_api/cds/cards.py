@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from ..vocabulary import Vocabulary
+from referral_api.clinical.vocabulary import Vocabulary
+
 from .fhir import CPT_SYSTEM, LOINC_SYSTEM
 
 PAMA_EXTENSION = "http://fhir.org/argonaut/Extension/pama-rating"

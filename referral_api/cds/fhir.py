@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from ..vocabulary import Procedure, Vocabulary
+from referral_api.clinical.vocabulary import Procedure, Vocabulary
 
 ICD10_SYSTEMS = frozenset({"http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10"})
 SNOMED_SYSTEM = "http://snomed.info/sct"

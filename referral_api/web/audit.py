@@ -23,11 +23,12 @@ from flask import (
 )
 from markupsafe import Markup
 
+from referral_api.audit.export import CSV_COLUMNS, MEDIA_TYPES, iter_export
+from referral_api.store.sqlite.log import LogUnavailable
+from referral_api.web.filter_form import CHOICES, AuditFilters, parse_filters
+
 from ..context import services
-from ..decision_log import LogUnavailable
-from ..export import CSV_COLUMNS, MEDIA_TYPES, iter_export
 from . import bp, charts
-from .audit_filters import CHOICES, AuditFilters, parse_filters
 from .pages import error_page
 from .session_auth import AUDITOR, signed_in
 
@@ -240,7 +241,7 @@ def audit_export() -> Any:
     """Every decision matching the filters as CSV, streamed from the log.
 
     The same columns, cell protection and streaming as ``GET /v1/decisions/export``
-    (:mod:`referral_api.export`): one CSV definition for the API, the CLI and this page.
+    (:mod:`referral_api.audit.export`): one CSV definition for the API, the CLI and this page.
     """
     principal = _require_auditor()
     if principal is None:

@@ -9,13 +9,14 @@ from typing import Any
 from flask import abort, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
+from referral_api.clinical.vocabulary import FINDING_GROUPS, Vocabulary
+from referral_api.decide import NoRulesetInForce
+from referral_api.store.canonical import canonical_json
+from referral_api.store.sqlite.log import IdempotencyConflict, LogUnavailable
+
 from ..auth import check_not_throttled, record_auth_failure
-from ..canonical import canonical_json
 from ..context import services
-from ..decision_log import IdempotencyConflict, LogUnavailable
 from ..problem import ProblemError
-from ..service import NoRulesetInForce
-from ..vocabulary import FINDING_GROUPS, Vocabulary
 from . import bp
 from .form_data import FormValues, field_errors, read_form, to_api_request
 from .pages import error_page

@@ -208,7 +208,7 @@ def test_unknown_path_is_problem_404(client) -> None:
 
 
 def test_log_unavailable_is_503_and_nothing_returned(app, post_decision, monkeypatch) -> None:
-    from referral_api.decision_log import LogUnavailable
+    from referral_api.store.sqlite.log import LogUnavailable
 
     log = app.extensions["referral_api"].log
 

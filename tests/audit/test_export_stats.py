@@ -9,7 +9,7 @@ import tracemalloc
 
 import pytest
 
-from referral_api.export import CSV_COLUMNS, csv_row, iter_export
+from referral_api.audit.export import CSV_COLUMNS, csv_row, iter_export
 from tests.audit.conftest import actions, bulk_append
 
 

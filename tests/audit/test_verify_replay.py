@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from referral_api import create_app
-from referral_api.audit_cli import export_command, replay_command
-from referral_api.export import CSV_COLUMNS
+from referral_api.audit.export import CSV_COLUMNS
+from referral_api.cli.audit import export_command, replay_command
 from tests.audit.conftest import actions
 from tests.audit.fixtures.draft_ruleset import DRAFT_VERSION
 from tests.conftest import TEST_SECRET, auth, lumbar_request
@@ -201,7 +201,7 @@ def test_every_auditor_read_is_recorded(client, svc, auditor_headers, varied) ->
 
 def test_refused_reads_are_not_answered_when_access_cannot_be_recorded(
         client, svc, auditor_headers, varied, monkeypatch) -> None:
-    from referral_api.decision_log import LogUnavailable
+    from referral_api.store.sqlite.log import LogUnavailable
 
     def fail(*_args, **_kwargs):
         raise LogUnavailable("disk full")

@@ -10,8 +10,8 @@ from typing import Any
 import jwt
 import pytest
 
+from referral_api.clinical.vocabulary import Vocabulary, load_vocabulary
 from referral_api.config import PROJECT_ROOT
-from referral_api.vocabulary import Vocabulary, load_vocabulary
 from tests.cds.builders import EHR_ORIGIN, EXAMPLE_ISSUER, PUBLIC_URL, conformance
 from tests.conftest import make_app
 

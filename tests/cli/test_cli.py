@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from referral_api import cli
 from referral_api.config import PROJECT_ROOT
-from referral_api.keys import KeyStore
+from referral_api.store.sqlite.keys import KeyStore
 
 KEY_RE = re.compile(r"^rk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$")
 
@@ -111,7 +111,7 @@ def test_rules_publish_refuses_to_change_a_published_version(tmp_path: Path) -> 
 
 
 def test_decisions_verify_exit_codes(env: Path) -> None:
-    from referral_api.decision_log import SQLiteDecisionLog
+    from referral_api.store.sqlite.log import SQLiteDecisionLog
     from tests.factories import make_new
 
     run("init-db", "--no-admin-key")

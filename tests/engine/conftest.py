@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from referral_api.ruleset import RuleRegistry, RuleSet, load_registry
-from referral_api.vocabulary import Vocabulary
+from referral_api.clinical.versions import RuleRegistry, RuleSet, load_registry
+from referral_api.clinical.vocabulary import Vocabulary
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 

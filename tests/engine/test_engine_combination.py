@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from referral_api.engine import ENGINE_VERSION, evaluate
+from referral_api.clinical.engine import ENGINE_VERSION, evaluate
 
 KEYS = {
     "region", "requested_procedure", "appropriateness", "urgency", "scenario", "also_matched",

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from referral_api.engine import evaluate
-from referral_api.ruleset import load_registry
+from referral_api.clinical.engine import evaluate
+from referral_api.clinical.versions import load_registry
 
 UA = "usually_appropriate"
 MBA = "may_be_appropriate"

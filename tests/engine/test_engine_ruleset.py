@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from referral_api.rulecheck import check
-from referral_api.ruleset import (
+from referral_api.clinical.check import check
+from referral_api.clinical.versions import (
     RuleError,
     RuleProblem,
     compute_sha256,

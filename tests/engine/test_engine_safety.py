@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from referral_api import safety
-from referral_api.engine import evaluate
+from referral_api.clinical import safety
+from referral_api.clinical.engine import evaluate
 
 
 def codes(result):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from referral_api.engine import evaluate
-from referral_api.rulecheck import _mismatch
-from referral_api.ruleset import load_registry
+from referral_api.clinical.check import _mismatch
+from referral_api.clinical.engine import evaluate
+from referral_api.clinical.versions import load_registry
 
 _RULESET = load_registry(Path(__file__).resolve().parents[2] / "rules").get("2026.1.0")
 

@@ -13,10 +13,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from referral_api.clinical.engine import evaluate
+from referral_api.clinical.model import URGENCY_RANK
+from referral_api.clinical.versions import load_registry
 from referral_api.config import PROJECT_ROOT
-from referral_api.engine import evaluate
-from referral_api.rulemodel import URGENCY_RANK
-from referral_api.ruleset import load_registry
 from referral_api.schemas import RequestLoader
 
 REGISTRY = load_registry(PROJECT_ROOT / "rules")

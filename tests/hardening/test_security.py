@@ -35,7 +35,7 @@ from werkzeug.test import EnvironBuilder
 
 from referral_api import SECURITY_HEADERS, auth
 from referral_api.config import MAX_BODY_BYTES
-from referral_api.keys import KeyStore
+from referral_api.store.sqlite.keys import KeyStore
 from tests.cds.builders import (
     EXAMPLE_ISSUER,
     PUBLIC_URL,
@@ -285,7 +285,7 @@ def test_key_secret_is_compared_with_compare_digest(app, monkeypatch) -> None:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr("referral_api.keys.hmac.compare_digest", spy)
+    monkeypatch.setattr("referral_api.store.sqlite.keys.hmac.compare_digest", spy)
     wrong = wrong_secret_token(token)
     assert store.verify(wrong) is None
     stored = hashlib.sha256(key_secret(token).encode()).hexdigest()
@@ -393,7 +393,7 @@ def test_valid_requests_between_failures_do_not_count(client, keys) -> None:
 
 def test_unexpected_error_is_a_bare_500_with_a_request_id(app, client, keys, monkeypatch,
                                                           caplog) -> None:
-    from referral_api import engine
+    from referral_api.clinical import engine
 
     def boom(request: Any, *_: Any, **__: Any) -> Any:
         # The message carries input (the patient reference), as a careless one might.
@@ -446,7 +446,7 @@ def test_malformed_json_never_echoes_the_body(client, keys) -> None:
 def test_no_secret_or_patient_reference_in_any_response_or_log_line(app, client, keys,
                                                                     monkeypatch,
                                                                     caplog) -> None:
-    from referral_api.decision_log import LogUnavailable
+    from referral_api.store.sqlite.log import LogUnavailable
 
     caplog.set_level(logging.DEBUG)
     svc = app.extensions["referral_api"]

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from referral_api.decision_log import (
+from referral_api.store.sqlite.log import (
     IdempotencyConflict,
     LogUnavailable,
     NewDecision,
     SQLiteDecisionLog,
 )
-from referral_api.writer import GroupCommitWriter, lock_path_for
+from referral_api.store.sqlite.writer import GroupCommitWriter, lock_path_for
 from tests.factories import make_new as new_decision
 
 

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from referral_api import canonical, engine
-from referral_api.canonical import GENESIS_HASH, canonical_json, chain_hash
+from referral_api.clinical import engine
+from referral_api.clinical.versions import load_registry
 from referral_api.config import PROJECT_ROOT
-from referral_api.ruleset import load_registry
+from referral_api.store import canonical
+from referral_api.store.canonical import GENESIS_HASH, canonical_json, chain_hash
 
 
 def test_canonical_json_is_sorted_compact_utf8() -> None:

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from referral_api.canonical import GENESIS_HASH
-from referral_api.db import connect
-from referral_api.decision_log import (
+from referral_api.store.canonical import GENESIS_HASH
+from referral_api.store.sqlite.db import connect
+from referral_api.store.sqlite.log import (
     IdempotencyConflict,
     LogUnavailable,
     SQLiteDecisionLog,
 )
-from referral_api.migrations import migrate
+from referral_api.store.sqlite.migrations import migrate
 from tests.storage.conftest import make_new, raw, sample_output, tampered_copy
 
 ISO_MS_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -284,7 +284,7 @@ def test_cut_tail_needs_the_anchor(db_path: Path, filled: list[dict], tmp_path: 
 
 def test_rewritten_history_fails_the_anchor(db_path, filled, tmp_path: Path) -> None:
     """An attacker who recomputes every hash after an edit is caught by the saved anchor."""
-    from referral_api.canonical import chain_hash
+    from referral_api.store.canonical import chain_hash
 
     anchor = SQLiteDecisionLog(db_path).head()
     copy = tmp_path / "rewritten.sqlite"

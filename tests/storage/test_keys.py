@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from referral_api import keys as keys_module
-from referral_api.decision_log import LogUnavailable, SQLiteDecisionLog
-from referral_api.keys import ROLES, KeyStore
+from referral_api.store.sqlite import keys as keys_module
+from referral_api.store.sqlite.keys import ROLES, KeyStore
+from referral_api.store.sqlite.log import LogUnavailable, SQLiteDecisionLog
 from tests.storage.conftest import raw
 
 

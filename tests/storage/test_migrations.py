@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from referral_api.db import connect
-from referral_api.decision_log import LogUnavailable, SQLiteDecisionLog
-from referral_api.migrations import (
+from referral_api.store.sqlite.db import connect
+from referral_api.store.sqlite.log import LogUnavailable, SQLiteDecisionLog
+from referral_api.store.sqlite.migrations import (
     APPEND_ONLY_TABLES,
     is_migrated,
     migrate,

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from referral_api import audit_query
-from referral_api import decision_log as decision_log_module
-from referral_api.decision_log import SQLiteDecisionLog
+from referral_api.store.sqlite import log as decision_log_module
+from referral_api.store.sqlite import queries as audit_query
+from referral_api.store.sqlite.log import SQLiteDecisionLog
 from tests.storage.conftest import make_new, sample_output
 
 DAY1 = dt.datetime(2026, 10, 31, 23, 59, 0, tzinfo=dt.UTC)

@@ -19,7 +19,7 @@ def dump_schema(path: Path) -> str:
     ).fetchall()
     conn.close()
     header = ("-- The decision database schema, as `referral-api init-db` builds it from\n"
-              "-- referral_api/migrations.py. Generated: do not edit (tests/storage/"
+              "-- referral_api/store/sqlite/migrations.py. Generated: do not edit (tests/storage/"
               "test_schema_file.py;\n-- regenerate with `python -m tests.storage."
               "test_schema_file`).\n\n")
     return header + "".join(f"{sql};\n\n" for (sql,) in rows)
@@ -33,8 +33,8 @@ def test_schema_file_matches_the_migrations(db_path: Path) -> None:
 if __name__ == "__main__":
     import tempfile
 
-    from referral_api.db import connect
-    from referral_api.migrations import migrate
+    from referral_api.store.sqlite.db import connect
+    from referral_api.store.sqlite.migrations import migrate
 
     with tempfile.TemporaryDirectory() as tmp:
         database = Path(tmp) / "schema.sqlite"

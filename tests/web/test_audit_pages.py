@@ -6,7 +6,7 @@ import csv
 import io
 import re
 
-from referral_api.export import CSV_COLUMNS
+from referral_api.audit.export import CSV_COLUMNS
 from tests.web.conftest import sign_in
 
 
@@ -99,7 +99,7 @@ def test_csv_export_streams_the_filtered_decisions(browser, keys, web_app) -> No
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"].startswith("attachment;")
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    # The API's export columns (referral_api/export.py), not a dashboard-only set.
+    # The API's export columns (referral_api/audit/export.py), not a dashboard-only set.
     assert tuple(rows[0]) == CSV_COLUMNS
     assert [row[0] for row in rows[1:]] == [form_record["decision_id"]]
     row = dict(zip(CSV_COLUMNS, rows[1], strict=True))
@@ -131,7 +131,7 @@ def test_csv_export_is_the_api_export_and_neutralises_formulas(browser, keys, we
 
 def test_csv_export_when_the_log_cannot_be_read_is_a_503_page(browser, keys, web_app,
                                                               monkeypatch) -> None:
-    from referral_api.decision_log import LogUnavailable
+    from referral_api.store.sqlite.log import LogUnavailable
 
     sign_in(browser, keys["admin"])
 

@@ -8,7 +8,7 @@ from werkzeug.datastructures import MultiDict
 
 from referral_api.web import charts
 from referral_api.web.audit import APPROPRIATENESS_SERIES, override_rows, weekly_bars
-from referral_api.web.audit_filters import parse_filters
+from referral_api.web.filter_form import parse_filters
 from referral_api.web.form_data import field_errors, read_form, to_api_request
 from referral_api.web.session_auth import safe_next
 
@@ -127,7 +127,7 @@ def test_nice_ceiling() -> None:
 
 def test_dashboard_csv_is_the_export_module() -> None:
     # One CSV definition: the dashboard lists and streams exactly the API's columns.
-    from referral_api import export
+    from referral_api.audit import export
     from referral_api.web import audit
 
     assert audit.CSV_COLUMNS is export.CSV_COLUMNS

@@ -1,9 +1,9 @@
 """Replay logged decisions under another rule set version: one record, or the impact of a range.
 
 Pure core (no Flask, no database): the caller passes stored records and a loaded
-:class:`~referral_api.ruleset.RuleSet`; the current engine re-evaluates each record's stored
-``input`` (validated, defaults applied; the patient reference is a keyed hash, which the
-engine never reads). Nothing is written: a replay is a what-if, not a decision.
+:class:`~referral_api.clinical.versions.RuleSet`; the current engine re-evaluates each
+record's stored ``input`` (validated, defaults applied; the patient reference is a keyed
+hash, which the engine never reads). Nothing is written: a replay is a what-if, not a decision.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import engine
-from .ruleset import RuleSet
-from .vocabulary import Vocabulary
+from referral_api.clinical import engine
+from referral_api.clinical.versions import RuleSet
+from referral_api.clinical.vocabulary import Vocabulary
 
 #: Compared fields, in the order differences are listed; each projects a record onto what a
 #: reviewer compares (ids and codes, not prose, except for the reasons themselves).

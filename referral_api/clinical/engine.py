@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import safety
-from .rulemodel import URGENCY_RANK, RegionRules, RuleSet
-from .vocabulary import Vocabulary
+from referral_api.clinical import safety
+from referral_api.clinical.model import URGENCY_RANK, RegionRules, RuleSet
+from referral_api.clinical.vocabulary import Vocabulary
 
 ENGINE_VERSION = "1.0.0"
 

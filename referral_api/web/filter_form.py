@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from marshmallow import ValidationError
 
-from ..audit_filters import MAX_TEXT, RANGE_ERROR, AuditFilterSchema
-from ..enums import CHANNELS, FEEDBACK_FILTERS, RATINGS, REGIONS, URGENCIES
+from referral_api.audit.filters import MAX_TEXT, RANGE_ERROR, AuditFilterSchema
+from referral_api.enums import CHANNELS, FEEDBACK_FILTERS, RATINGS, REGIONS, URGENCIES
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "region": REGIONS,

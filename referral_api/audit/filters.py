@@ -20,9 +20,9 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from .audit_query import GROUP_FIELDS, MAX_LIMIT
-from .db import utc_timestamp
-from .enums import CHANNELS, FEEDBACK_FILTERS, RATINGS, REGIONS, URGENCIES
+from referral_api.enums import CHANNELS, FEEDBACK_FILTERS, RATINGS, REGIONS, URGENCIES
+from referral_api.store.sqlite.db import utc_timestamp
+from referral_api.store.sqlite.queries import GROUP_FIELDS, MAX_LIMIT
 
 EXPORT_FORMATS = ("csv", "ndjson")
 MAX_TEXT = 128

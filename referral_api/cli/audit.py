@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .audit_filters import EXPORT_FORMATS, parse_instant
+from referral_api.audit.filters import EXPORT_FORMATS, parse_instant
 
 
 def _instant(end_of_day: bool) -> Any:
@@ -45,8 +45,8 @@ def _actor() -> str:
 
 
 def _log() -> Any:
-    from .config import load_settings
-    from .decision_log import SQLiteDecisionLog
+    from referral_api.config import load_settings
+    from referral_api.store.sqlite.log import SQLiteDecisionLog
 
     settings = load_settings()
     if not settings.database.exists():
@@ -68,8 +68,8 @@ _until = click.option("--until", callback=_instant(True),
 @_until
 def export_command(fmt: str, since: str | None, until: str | None) -> None:
     """Write the decisions (oldest first) to standard output as CSV or NDJSON."""
-    from .decision_log import LogUnavailable
-    from .export import iter_export
+    from referral_api.audit.export import iter_export
+    from referral_api.store.sqlite.log import LogUnavailable
 
     filters = _time_filters(since, until)
     log = _log()
@@ -102,10 +102,10 @@ def replay_command(version: str, since: str | None, until: str | None, examples:
     """
     import json
 
-    from .config import load_settings
-    from .decision_log import LogUnavailable
-    from .replay import impact
-    from .ruleset import RuleError, load_registry
+    from referral_api.audit.replay import impact
+    from referral_api.clinical.versions import RuleError, load_registry
+    from referral_api.config import load_settings
+    from referral_api.store.sqlite.log import LogUnavailable
 
     filters = _time_filters(since, until)
     try:

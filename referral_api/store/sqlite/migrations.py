@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from referral_api.db import write_transaction
+from referral_api.store.sqlite.db import write_transaction
 
 MIGRATION_SET = "referral_api"
 

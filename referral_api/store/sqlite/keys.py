@@ -23,8 +23,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from referral_api.db import LazyDatabase, utc_timestamp, write_transaction
-from referral_api.decision_log import LogUnavailable
+from referral_api.store.sqlite.db import LazyDatabase, utc_timestamp, write_transaction
+from referral_api.store.sqlite.log import LogUnavailable
 
 ROLES = ("evaluator", "clinician", "auditor", "admin")
 TOKEN_PREFIX = "rk_"  # noqa: S105 - a format prefix, not a secret
@@ -61,8 +61,8 @@ def _api_key(row: dict) -> ApiKey:
 class KeyStore:
     """API keys in the ``api_keys`` table.
 
-    ``log_or_db``: a :class:`~referral_api.decision_log.SQLiteDecisionLog` (its lazily opened
-    connections are shared), a :class:`~referral_api.db.LazyDatabase`, or a path.
+    ``log_or_db``: a :class:`~referral_api.store.sqlite.log.SQLiteDecisionLog` (its lazily opened
+    connections are shared), a :class:`~referral_api.store.sqlite.db.LazyDatabase`, or a path.
     """
 
     def __init__(self, log_or_db: object):
@@ -138,7 +138,7 @@ class KeyStore:
     def verify(self, token: str) -> ApiKey | None:
         """The key this token belongs to; None if malformed, unknown or revoked.
 
-        Raises :class:`~referral_api.decision_log.LogUnavailable` when the database cannot
+        Raises :class:`~referral_api.store.sqlite.log.LogUnavailable` when the database cannot
         be read (the caller answers 503, not 401).
         """
         if not isinstance(token, str):

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from . import engine
-from .decision_log import DecisionLog, NewDecision
-from .ruleset import RuleRegistry
-from .secret_key import patient_hash
+from referral_api.clinical import engine
+from referral_api.clinical.versions import RuleRegistry
+from referral_api.secret_key import patient_hash
+from referral_api.store.sqlite.log import DecisionLog, NewDecision
 
 #: The fields of a record that make up the public ``POST /v1/decisions`` body.
 RESPONSE_FIELDS = (

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from .config import PROJECT_ROOT, Settings, load_settings
-from .keys import ROLES
+from referral_api.config import PROJECT_ROOT, Settings, load_settings
+from referral_api.store.sqlite.keys import ROLES
 
 
 def _settings() -> Settings:
@@ -21,7 +21,7 @@ def _settings() -> Settings:
 
 
 def _open_db(settings: Settings):
-    from .db import connect
+    from referral_api.store.sqlite.db import connect
 
     if not settings.database.exists():
         raise click.ClickException(
@@ -30,7 +30,7 @@ def _open_db(settings: Settings):
 
 
 def _log(settings: Settings):
-    from .decision_log import SQLiteDecisionLog
+    from referral_api.store.sqlite.log import SQLiteDecisionLog
 
     if not settings.database.exists():
         raise click.ClickException(
@@ -52,10 +52,10 @@ def init_db(no_admin_key: bool) -> None:
     Idempotent. Run it before the server starts (the workers never create anything). When the
     database has no active admin key, a first one is created and printed once.
     """
-    from .db import connect
-    from .keys import KeyStore
-    from .migrations import migrate
-    from .secret_key import ensure_secret
+    from referral_api.secret_key import ensure_secret
+    from referral_api.store.sqlite.db import connect
+    from referral_api.store.sqlite.keys import KeyStore
+    from referral_api.store.sqlite.migrations import migrate
 
     settings = _settings()
     settings.db_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +89,7 @@ def keys() -> None:
 @click.option("--label", required=True, help="Who holds the key (recorded with decisions).")
 def keys_create(roles: tuple[str, ...], label: str) -> None:
     """Create a key; prints the key, and nothing else, on standard output."""
-    from .keys import KeyStore
+    from referral_api.store.sqlite.keys import KeyStore
 
     _, token = KeyStore(_log(_settings())).create(list(roles), label)
     click.echo(token)
@@ -99,7 +99,7 @@ def keys_create(roles: tuple[str, ...], label: str) -> None:
 @click.option("--all", "show_all", is_flag=True, help="Include revoked keys.")
 def keys_list(show_all: bool) -> None:
     """List keys: id, label, roles, created, revoked (never the secret)."""
-    from .keys import KeyStore
+    from referral_api.store.sqlite.keys import KeyStore
 
     rows = KeyStore(_log(_settings())).list()
     click.echo(f"{'KEY_ID':<14}{'LABEL':<24}{'ROLES':<28}{'CREATED':<26}REVOKED")
@@ -114,7 +114,7 @@ def keys_list(show_all: bool) -> None:
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id (see `keys list`)."""
-    from .keys import KeyStore
+    from referral_api.store.sqlite.keys import KeyStore
 
     if not KeyStore(_log(_settings())).revoke(key_id):
         raise click.ClickException(f"no active key with id {key_id}")
@@ -131,7 +131,7 @@ def rules() -> None:
               help="Default: REFERRAL_API_RULES_DIR or rules/.")
 def rules_check(rules_dir: Path | None) -> None:
     """Validate every rule file, run their embedded tests, verify published hashes."""
-    from .rulecheck import check
+    from referral_api.clinical.check import check
 
     report = check(rules_dir or _settings().rules_dir)
     for line in report.lines():
@@ -144,7 +144,7 @@ def rules_check(rules_dir: Path | None) -> None:
 @click.option("--rules-dir", type=click.Path(path_type=Path, file_okay=False))
 def rules_publish(version: str, rules_dir: Path | None) -> None:
     """Record VERSION's hash in the lock: from then on its files are immutable."""
-    from .ruleset import RuleError, publish
+    from referral_api.clinical.versions import RuleError, publish
 
     try:
         digest = publish(rules_dir or _settings().rules_dir, version)
@@ -188,7 +188,7 @@ def serve(host: str, port: int) -> None:
 
 
 # The audit commands live with the audit code; they are attached to this command tree here.
-from .audit_cli import export_command, replay_command  # noqa: E402
+from referral_api.cli.audit import export_command, replay_command  # noqa: E402
 
 decisions.add_command(export_command)
 main.add_command(replay_command)

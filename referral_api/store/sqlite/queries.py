@@ -29,9 +29,9 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from referral_api.canonical import canonical_json
-from referral_api.db import utc_timestamp
 from referral_api.enums import FEEDBACK_FILTERS, FEEDBACK_OUTCOMES
+from referral_api.store.canonical import canonical_json
+from referral_api.store.sqlite.db import utc_timestamp
 
 MAX_LIMIT = 500
 EXPORT_CHUNK = 500
@@ -181,7 +181,7 @@ def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
 
 def _records(conn: sqlite3.Connection, rows: Sequence[dict]) -> list[dict]:
     """Decision records for ``rows`` with their feedback, fetched in one query."""
-    from referral_api.decision_log import decision_record
+    from referral_api.store.sqlite.log import decision_record
 
     if not rows:
         return []

@@ -27,9 +27,14 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from referral_api.canonical import GENESIS_HASH, canonical_json, chain_hash
-from referral_api.db import DEFAULT_BUSY_TIMEOUT_MS, LazyDatabase, utc_timestamp, write_transaction
 from referral_api.enums import CHANNELS, FEEDBACK_OUTCOMES
+from referral_api.store.canonical import GENESIS_HASH, canonical_json, chain_hash
+from referral_api.store.sqlite.db import (
+    DEFAULT_BUSY_TIMEOUT_MS,
+    LazyDatabase,
+    utc_timestamp,
+    write_transaction,
+)
 
 IDEMPOTENCY_HOURS = 24
 # jti rows are kept this long after their token's exp, so a token still accepted within the
@@ -575,7 +580,7 @@ class SQLiteDecisionLog:
         except sqlite3.Error as exc:
             raise self._unavailable(exc, "the database is not writable") from exc
 
-    # -- audit reads (see referral_api/audit_query.py for filters) ----------------------------
+    # -- audit reads (see referral_api/store/sqlite/queries.py for filters) ------------
 
     def query(
         self, filters: dict | None, limit: int = 50, cursor: str | None = None
@@ -584,7 +589,7 @@ class SQLiteDecisionLog:
 
         ValueError for invalid filters, limit or cursor; LogUnavailable on SQLite errors.
         """
-        from referral_api import audit_query
+        from referral_api.store.sqlite import queries as audit_query
 
         return self._read(
             "the decision log cannot be read", audit_query.query, filters, limit, cursor
@@ -595,7 +600,7 @@ class SQLiteDecisionLog:
 
         Filters are validated before the first record (ValueError).
         """
-        from referral_api import audit_query
+        from referral_api.store.sqlite import queries as audit_query
 
         records = audit_query.iter_records(lambda: self.db().conn, filters)
         try:
@@ -614,7 +619,7 @@ class SQLiteDecisionLog:
 
     def stats(self, filters: dict | None, group_by: Sequence[str]) -> dict:
         """Counts and override rates grouped by ``group_by`` (see ``audit_query.stats``)."""
-        from referral_api import audit_query
+        from referral_api.store.sqlite import queries as audit_query
 
         return self._read("the decision log cannot be read", audit_query.stats, filters, group_by)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .enums import REGIONS
+from referral_api.enums import REGIONS
 
 FINDING_GROUPS = ("red_flags", "neurological", "trauma", "history")
 MODALITIES = ("mri", "ct", "ct_myelography", "xray")

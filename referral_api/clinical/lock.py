@@ -18,11 +18,17 @@ from typing import Any
 
 import yaml
 
-from .conditions import (
+from referral_api.clinical.conditions import (
     RuleProblem,
     plain,
 )
-from .rulemodel import LOCK_FILE, RULESET_FILE, SAFE_LOADER, VOCABULARY_FILE, RuleError
+from referral_api.clinical.model import (
+    LOCK_FILE,
+    RULESET_FILE,
+    SAFE_LOADER,
+    VOCABULARY_FILE,
+    RuleError,
+)
 
 # --- hashing and the lock ---------------------------------------------------------------------
 

@@ -11,14 +11,14 @@ from typing import Any
 
 import yaml
 
-from .conditions import (
+from referral_api.clinical.conditions import (
     AtomTable,
     Compiled,
     RuleProblem,
     plain,
 )
-from .enums import REGIONS
-from .vocabulary import Vocabulary
+from referral_api.clinical.vocabulary import Vocabulary
+from referral_api.enums import REGIONS
 
 VOCABULARY_FILE = "vocabulary.yaml"
 LOCK_FILE = "rules.lock"

@@ -16,16 +16,16 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .conditions import RuleProblem
-from .rulecompiler import discover_versions, load_version, load_vocabulary_checked
-from .rulelock import (
+from referral_api.clinical.compiler import discover_versions, load_version, load_vocabulary_checked
+from referral_api.clinical.conditions import RuleProblem
+from referral_api.clinical.lock import (
     compute_sha256,
     read_lock,
     verify_against_lock,
     version_dir,
     write_atomically,
 )
-from .rulemodel import (
+from referral_api.clinical.model import (
     LOCK_FILE,
     RULESET_FILE,
     RuleError,
@@ -106,7 +106,9 @@ def publish(rules_dir: Path, version: str, ruleset_id: str = "spine-imaging") ->
     Returns the version's sha256. Publishing again with identical content is a no-op; a
     published version whose content changed is refused (publish a new version instead).
     """
-    from .rulecheck import run_embedded_tests  # deferred: rulecheck imports this module
+    from referral_api.clinical.check import (
+        run_embedded_tests,  # deferred: rulecheck imports this module
+    )
 
     rules_dir = Path(rules_dir)
     vocabulary, problems = load_vocabulary_checked(rules_dir)

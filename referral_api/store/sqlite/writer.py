@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .decision_log import LogUnavailable, NewDecision
+from referral_api.store.sqlite.log import LogUnavailable, NewDecision
 
 __all__ = ["DEFAULT_MAX_BATCH", "GroupCommitWriter", "lock_path_for"]
 
@@ -125,7 +125,7 @@ class _ProcessLock:
 class GroupCommitWriter:
     """``append(new) -> (record, created)`` with group commit and cross-process serialisation.
 
-    ``log`` is a :class:`~referral_api.decision_log.SQLiteDecisionLog` (anything with
+    ``log`` is a :class:`~referral_api.store.sqlite.log.SQLiteDecisionLog` (anything with
     ``append_many``). ``lock_path`` defaults to :func:`lock_path_for` of ``log.path``; pass
     ``None`` explicitly via ``use_process_lock=False`` to rely on SQLite's busy handler only.
     Thread-safe; safe to build before gunicorn forks (nothing is opened until first use).

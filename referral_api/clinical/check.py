@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .conditions import RuleProblem
-from .engine import evaluate
-from .rulecompiler import discover_versions, load_version, load_vocabulary_checked
-from .rulelock import read_lock, verify_against_lock
-from .rulemodel import RULESET_FILE, RuleError, RuleSet
-from .vocabulary import Vocabulary
+from referral_api.clinical.compiler import discover_versions, load_version, load_vocabulary_checked
+from referral_api.clinical.conditions import RuleProblem
+from referral_api.clinical.engine import evaluate
+from referral_api.clinical.lock import read_lock, verify_against_lock
+from referral_api.clinical.model import RULESET_FILE, RuleError, RuleSet
+from referral_api.clinical.vocabulary import Vocabulary
 
 
 @dataclass

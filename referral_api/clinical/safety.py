@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from .rulemodel import SafetyModifier
-from .vocabulary import Vocabulary
+from referral_api.clinical.model import SafetyModifier
+from referral_api.clinical.vocabulary import Vocabulary
 
 STATUS_RANK = {"clear": 0, "caution": 1, "contraindicated": 2}
 

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from .conditions import (
+from referral_api.clinical.conditions import (
     AtomTable,
     Compiled,
     ConditionCompiler,
@@ -20,9 +20,8 @@ from .conditions import (
     load_yaml,
     plain,
 )
-from .enums import REGIONS, URGENCIES
-from .rulelock import compute_sha256, file_hashes, version_dir, version_files
-from .rulemodel import (
+from referral_api.clinical.lock import compute_sha256, file_hashes, version_dir, version_files
+from referral_api.clinical.model import (
     RULESET_FILE,
     SAFETY_EFFECTS,
     SAFETY_STATUSES,
@@ -40,7 +39,8 @@ from .rulemodel import (
     UrgencyCase,
     version_key,
 )
-from .vocabulary import Vocabulary, VocabularyError, load_vocabulary
+from referral_api.clinical.vocabulary import Vocabulary, VocabularyError, load_vocabulary
+from referral_api.enums import REGIONS, URGENCIES
 
 # --- loading and compilation ------------------------------------------------------------------
 
