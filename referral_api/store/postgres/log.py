@@ -1,0 +1,552 @@
+"""The decision log on PostgreSQL: one hash chain per table, shared by every app host.
+
+Same public methods, records, errors and hashes as the SQLite log (the same tests run on
+both). What differs is how a chain append is serialised across hosts:
+
+**Chain lock.** Every append to a chain first takes a transaction-level advisory lock
+(``pg_advisory_xact_lock(<schema>, <chain>)``), then reads the head (last ``seq`` and
+``hash``, one backward step on the primary key), inserts, and commits; the lock is released
+by the commit, after the commit record is flushed (``synchronous_commit = on``). Under READ
+COMMITTED each statement takes a fresh snapshot, so the head read *after* the lock is
+granted sees the previous holder's committed row. Why an advisory lock rather than a locked
+chain-head row: it needs no privilege (row locks and ``LOCK TABLE`` need UPDATE, which the
+application role must not have on log tables), writes nothing (a head row would be updated,
+WAL-logged and vacuumed at every decision), and measured the same or better (see
+docs/performance.md). Correctness does not depend on everyone taking it: ``seq`` is the
+primary key, so two writers that read the same head cannot both commit (no fork), and
+``seq`` comes from the head, never from a sequence object, so a rollback leaves no gap.
+
+**Group commit.** ``append_many`` writes many decisions in one transaction and one WAL
+flush; the in-process :class:`~referral_api.store.sqlite.writer.GroupCommitWriter` feeds it
+(several gthread requests of one process share a commit). Across hosts, commits that hold
+the chain lock are serial by construction: each decision's hash depends on the previous
+one, so the next append can read the head only once the previous commit is visible.
+
+Every psycopg error (server down, connection lost, lock or statement timeout) rolls the
+transaction back and surfaces as :class:`LogUnavailable`: never a partial row, never a
+decision returned unlogged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+
+from referral_api.enums import CHANNELS, FEEDBACK_OUTCOMES
+from referral_api.store.canonical import GENESIS_HASH, canonical_json, chain_hash
+from referral_api.store.postgres.db import LazyPool, redact
+from referral_api.store.sqlite.db import utc_timestamp
+from referral_api.store.sqlite.log import (
+    ACCESS_COLUMNS,
+    DECISION_COLUMNS,
+    FEEDBACK_COLUMNS,
+    IDEMPOTENCY_HOURS,
+    JTI_RETENTION_SECONDS,
+    VERIFY_CHUNK,
+    IdempotencyConflict,
+    LogUnavailable,
+    NewDecision,
+    decision_record,
+    feedback_item,
+)
+
+T = TypeVar("T")
+
+#: Advisory lock keys, second half (the first is the schema's hash): one lock per chain.
+CHAIN_LOCKS = {"decisions": 1, "feedback": 2, "access_log": 3}
+_CHAINS = {
+    "decisions": DECISION_COLUMNS,
+    "feedback": FEEDBACK_COLUMNS,
+    "access_log": ACCESS_COLUMNS,
+}
+# Column lists come from constants, never from input.
+_DECISION_SELECT = "SELECT " + ", ".join(DECISION_COLUMNS) + " FROM decisions"  # noqa: S608
+_FEEDBACK_SELECT = "SELECT " + ", ".join(FEEDBACK_COLUMNS) + " FROM feedback"  # noqa: S608
+_ACCESS_SELECT = "SELECT " + ", ".join(ACCESS_COLUMNS) + " FROM access_log"  # noqa: S608
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else canonical_json(value).decode("utf-8")
+
+
+def _chain_row(fields: dict) -> dict:
+    return {**fields, "hash": chain_hash(fields["prev_hash"], fields)}
+
+
+def _insert_sql(table: str, columns: Sequence[str]) -> str:
+    # Table and column names come from this module's constants, never from input.
+    return (f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
+            f"VALUES ({', '.join('%(' + c + ')s' for c in columns)})")
+
+
+_INSERT_DECISION = _insert_sql("decisions", DECISION_COLUMNS)
+_INSERT_FEEDBACK = _insert_sql("feedback", FEEDBACK_COLUMNS)
+_INSERT_ACCESS = _insert_sql("access_log", ACCESS_COLUMNS)
+_INSERT_IDEMPOTENCY = _insert_sql(
+    "idempotency", ("client", "key", "body_sha256", "decision_id", "created_at"))
+
+
+def _scenario_id(output: dict) -> str | None:
+    scenario = output.get("scenario")
+    if isinstance(scenario, dict):
+        return scenario.get("id")
+    return scenario if isinstance(scenario, str) else None
+
+
+def _feedback_field(feedback: dict, camel: str, snake: str) -> Any:
+    return feedback.get(camel, feedback.get(snake))
+
+
+def lock_chain(conn: psycopg.Connection, chain: str) -> None:
+    """Take the chain's advisory lock until the end of the current transaction."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()), %s)",
+                 [CHAIN_LOCKS[chain]])
+
+
+def chain_head(conn: psycopg.Connection, table: str) -> tuple[int, str]:
+    """``(seq, hash)`` of a chained table's last row, or ``(0, GENESIS_HASH)`` when empty."""
+    row = conn.execute(
+        f"SELECT seq, hash FROM {table} ORDER BY seq DESC LIMIT 1"  # noqa: S608
+    ).fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+
+class PostgresDecisionLog:
+    """The decision log on a PostgreSQL database given by URL; one pool per process.
+
+    ``read_timeout_ms`` bounds every audit read (``SET LOCAL statement_timeout``); a read
+    stopped by it raises :class:`LogUnavailable` with ``timed_out = True``.
+    """
+
+    def __init__(self, url: str, *, pool_max: int = 4, read_timeout_ms: int = 3000):
+        self.url = url
+        self.pool = LazyPool(url, max_size=pool_max)
+        self.read_timeout_ms = read_timeout_ms
+
+    def __repr__(self) -> str:
+        return f"PostgresDecisionLog({redact(self.url)!r})"
+
+    # -- connection handling --------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close this process's pool."""
+        self.pool.close()
+
+    def _unavailable(self, exc: BaseException, what: str) -> LogUnavailable:
+        # psycopg messages name the server's condition (connection refused, terminating
+        # connection, canceling statement due to statement timeout): no patient data, as
+        # every value is sent as a parameter, never inside the SQL text.
+        sqlstate = getattr(exc, "sqlstate", None)
+        error = LogUnavailable(f"{what}: {type(exc).__name__}"
+                               + (f" [{sqlstate}]" if sqlstate else ""))
+        error.timed_out = sqlstate == "57014"  # type: ignore[attr-defined]
+        return error
+
+    def _write(self, what: str, fn: Callable[[psycopg.Connection], T]) -> T:
+        """Run ``fn`` in one transaction on a pooled connection; LogUnavailable on any
+        database error (the transaction is rolled back)."""
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                return fn(conn)
+        except psycopg.Error as exc:
+            raise self._unavailable(exc, what) from exc
+
+    def _read(self, what: str, fn: Callable[..., T], *args: Any,
+              timeout_ms: int | None = None) -> T:
+        """Run ``fn(conn, *args)`` in one read transaction, bounded by ``timeout_ms``."""
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                if timeout_ms is not None:
+                    # SET LOCAL takes no parameters: the value is an int we formatted.
+                    conn.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+                return fn(conn, *args)
+        except psycopg.Error as exc:
+            raise self._unavailable(exc, what) from exc
+
+    # -- decisions ------------------------------------------------------------------------
+
+    def append(self, new: NewDecision) -> tuple[dict, bool]:
+        """Append one decision; return ``(record, created)`` (see ``append_many``)."""
+        return self.append_many([new])[0]
+
+    def append_many(self, news: Sequence[NewDecision]) -> list[tuple[dict, bool]]:
+        """Append several decisions in ONE durable transaction (group commit).
+
+        ``created`` is False when the decision already existed (same idempotency key and
+        body within 24 h, or same ``hook_instance`` + ``order_ref``), whichever host
+        recorded it. All or nothing: an :class:`IdempotencyConflict` on any item rolls back
+        the batch. Raises :class:`LogUnavailable` when it cannot be committed.
+        """
+        for new in news:
+            if new.channel not in CHANNELS:
+                raise ValueError(f"channel must be one of {CHANNELS}")
+            if new.idempotency_key is not None and not new.body_sha256:
+                raise ValueError("an idempotency key needs body_sha256")
+        if not news:
+            return []
+        return self._write("the decision could not be recorded",
+                           lambda conn: self._append_in_tx(conn, news))
+
+    def _append_in_tx(
+        self, conn: psycopg.Connection, news: Sequence[NewDecision]
+    ) -> list[tuple[dict, bool]]:
+        lock_chain(conn, "decisions")
+        head = conn.execute(
+            "SELECT seq, hash, created_at FROM decisions ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        seq, prev_hash, last_created = head if head else (0, GENESIS_HASH, "")
+        now = dt.datetime.now(dt.UTC)
+        # created_at never goes backwards along the chain, whatever the hosts' clocks say.
+        created_at = max(utc_timestamp(now), last_created)
+        if any(new.idempotency_key is not None for new in news):
+            cutoff = utc_timestamp(now - dt.timedelta(hours=IDEMPOTENCY_HOURS))
+            conn.execute("DELETE FROM idempotency WHERE created_at < %s", [cutoff])
+        results: list[tuple[dict, bool]] = []
+        rows: list[dict] = []
+        keys: list[dict] = []
+        for new in news:
+            existing = self._existing_in_tx(conn, new, rows, keys)
+            if existing is not None:
+                results.append((existing, False))
+                continue
+            seq += 1
+            row = _chain_row({
+                "seq": seq,
+                "decision_id": str(uuid.uuid4()),
+                "created_at": created_at,
+                "channel": new.channel,
+                "client": new.client,
+                "ordering_clinician": new.ordering_clinician,
+                "patient_hash": new.patient_hash,
+                "region": new.output.get("region", new.input.get("region")),
+                "appropriateness": new.output.get("appropriateness"),
+                "urgency": new.output.get("urgency"),
+                "scenario": _scenario_id(new.output),
+                "ruleset_version": new.ruleset_version,
+                "ruleset_sha256": new.ruleset_sha256,
+                "engine_version": new.engine_version,
+                "latency_ms": round(float(new.latency_ms), 3),
+                "hook_instance": new.hook_instance,
+                "order_ref": new.order_ref,
+                "input_json": canonical_json(new.input).decode("utf-8"),
+                "output_json": canonical_json(new.output).decode("utf-8"),
+                "prev_hash": prev_hash,
+            })
+            rows.append(row)
+            prev_hash = row["hash"]
+            if new.idempotency_key is not None:
+                key = {"client": new.idempotency_owner, "key": new.idempotency_key,
+                       "body_sha256": new.body_sha256, "decision_id": row["decision_id"],
+                       "created_at": created_at}
+                keys.append(key)
+            results.append((decision_record(row, parsed=(new.input, new.output)), True))
+        with conn.cursor() as cur:
+            if rows:
+                cur.executemany(_INSERT_DECISION, rows)
+            if keys:
+                cur.executemany(_INSERT_IDEMPOTENCY, keys)
+        return results
+
+    def _existing_in_tx(self, conn: psycopg.Connection, new: NewDecision,
+                        batch_rows: list[dict], batch_keys: list[dict]) -> dict | None:
+        """The decision this one repeats, if any: stored, or earlier in the same batch
+        (rows of a batch are inserted together at its end, so they are looked up here)."""
+        if new.idempotency_key is not None:
+            owner, key = new.idempotency_owner, new.idempotency_key
+            stored = next(({"body_sha256": k["body_sha256"], "decision_id": k["decision_id"]}
+                           for k in batch_keys if k["client"] == owner and k["key"] == key),
+                          None)
+            if stored is None:
+                found = conn.execute(
+                    "SELECT body_sha256, decision_id FROM idempotency "
+                    "WHERE client = %s AND key = %s", [owner, key]).fetchone()
+                stored = ({"body_sha256": found[0], "decision_id": found[1]}
+                          if found else None)
+            if stored is not None:
+                if stored["body_sha256"] != new.body_sha256:
+                    raise IdempotencyConflict(
+                        "this Idempotency-Key was already used with a different body")
+                in_batch = next((r for r in batch_rows
+                                 if r["decision_id"] == stored["decision_id"]), None)
+                if in_batch is not None:
+                    return decision_record(in_batch)
+                return self._get(conn, stored["decision_id"])
+        if new.hook_instance is not None and new.order_ref is not None:
+            in_batch = next((r for r in batch_rows if r["hook_instance"] == new.hook_instance
+                             and r["order_ref"] == new.order_ref), None)
+            if in_batch is not None:
+                return decision_record(in_batch)
+            return self._find_order(conn, new.hook_instance, new.order_ref)
+        return None
+
+    @staticmethod
+    def _with_feedback(conn: psycopg.Connection, row: dict) -> dict:
+        with conn.cursor(row_factory=dict_row) as cur:
+            feedback = cur.execute(_FEEDBACK_SELECT + " WHERE decision_id = %s ORDER BY seq",
+                                   [row["decision_id"]]).fetchall()
+        return decision_record(row, feedback)
+
+    def _get(self, conn: psycopg.Connection, decision_id: str) -> dict | None:
+        with conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(_DECISION_SELECT + " WHERE decision_id = %s",
+                              [decision_id]).fetchone()
+        return None if row is None else self._with_feedback(conn, row)
+
+    def _find_order(self, conn: psycopg.Connection, hook_instance: str,
+                    order_ref: str) -> dict | None:
+        with conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(_DECISION_SELECT + " WHERE hook_instance = %s AND order_ref = %s",
+                              [hook_instance, order_ref]).fetchone()
+        return None if row is None else self._with_feedback(conn, row)
+
+    def get(self, decision_id: str) -> dict | None:
+        """The full record (feedback oldest first, chain), or None."""
+        return self._read("the decision log cannot be read", self._get, decision_id)
+
+    def find_by_order(self, hook_instance: str, order_ref: str) -> dict | None:
+        """The decision already made for this CDS Hooks ``hookInstance`` and ServiceRequest."""
+        return self._read("the decision log cannot be read", self._find_order,
+                          hook_instance, order_ref)
+
+    def find_idempotent(
+        self, client: str, key: str, max_age_hours: float = IDEMPOTENCY_HOURS
+    ) -> tuple[str, dict] | None:
+        """``(body_sha256, record)`` stored for this client's key within the window, or None."""
+        cutoff = utc_timestamp(dt.datetime.now(dt.UTC) - dt.timedelta(hours=max_age_hours))
+
+        def find(conn: psycopg.Connection) -> tuple[str, dict] | None:
+            stored = conn.execute(
+                "SELECT body_sha256, decision_id FROM idempotency "
+                "WHERE client = %s AND key = %s AND created_at >= %s", [client, key, cutoff],
+            ).fetchone()
+            if stored is None:
+                return None
+            record = self._get(conn, stored[1])
+            return None if record is None else (stored[0], record)
+
+        return self._read("the decision log cannot be read", find)
+
+    def head(self) -> dict:
+        """The anchor an auditor saves: ``{"count": n, "head": hash}`` of the decision chain."""
+
+        def read(conn: psycopg.Connection) -> dict:
+            count, head = chain_head(conn, "decisions")
+            return {"count": count, "head": head}
+
+        return self._read("the decision log cannot be read", read)
+
+    # -- feedback -------------------------------------------------------------------------
+
+    def append_feedback(self, decision_id: str, feedback: dict, client: str) -> dict:
+        """Append CDS Hooks feedback to a decision; return the stored entry.
+
+        KeyError for an unknown decision, ValueError for a bad outcome, LogUnavailable when
+        it cannot be committed.
+        """
+        outcome = feedback.get("outcome")
+        if outcome not in FEEDBACK_OUTCOMES:
+            raise ValueError(f"outcome must be one of {FEEDBACK_OUTCOMES}")
+
+        def write(conn: psycopg.Connection) -> dict:
+            known = conn.execute("SELECT seq, created_at FROM decisions WHERE decision_id = %s",
+                                 [decision_id]).fetchone()
+            if known is None:
+                raise KeyError(decision_id)
+            lock_chain(conn, "feedback")
+            seq, prev_hash = chain_head(conn, "feedback")
+            row = _chain_row({
+                "seq": seq + 1,
+                "decision_id": decision_id,
+                "outcome": outcome,
+                "override_reason_json": _json_or_none(
+                    _feedback_field(feedback, "overrideReason", "override_reason")),
+                "accepted_suggestions_json": _json_or_none(
+                    _feedback_field(feedback, "acceptedSuggestions", "accepted_suggestions")),
+                "outcome_timestamp": _feedback_field(
+                    feedback, "outcomeTimestamp", "outcome_timestamp"),
+                "received_at": utc_timestamp(),
+                "client": client,
+                "prev_hash": prev_hash,
+            })
+            conn.execute(_INSERT_FEEDBACK, row)
+            conn.execute(
+                "INSERT INTO feedback_latest (decision_seq, created_at, outcome) "
+                "VALUES (%s, %s, %s) ON CONFLICT (decision_seq) DO UPDATE SET outcome = "
+                "excluded.outcome", [known[0], known[1], outcome])
+            return row
+
+        row = self._write("the feedback could not be recorded", write)
+        return feedback_item(row)
+
+    # -- access log, JWT replay, failed authentications, readiness ------------------------
+
+    def record_access(self, actor: str, action: str, target: dict) -> None:
+        """Append who read what (``target``: ids or the query) to the access-log chain."""
+
+        def write(conn: psycopg.Connection) -> None:
+            lock_chain(conn, "access_log")
+            seq, prev_hash = chain_head(conn, "access_log")
+            conn.execute(_INSERT_ACCESS, _chain_row({
+                "seq": seq + 1,
+                "at": utc_timestamp(),
+                "actor": actor,
+                "action": action,
+                "target_json": canonical_json(target).decode("utf-8"),
+                "prev_hash": prev_hash,
+            }))
+
+        self._write("the access could not be recorded", write)
+
+    def access_log(self, limit: int = 100, before_seq: int | None = None) -> list[dict]:
+        """Access-log entries, newest first (keyset on seq)."""
+
+        def read(conn: psycopg.Connection) -> list[dict]:
+            with conn.cursor(row_factory=dict_row) as cur:
+                rows = cur.execute(
+                    _ACCESS_SELECT + " WHERE seq < %s ORDER BY seq DESC LIMIT %s",
+                    [before_seq if before_seq is not None else 2**63 - 1, limit],
+                ).fetchall()
+            return [
+                {
+                    "seq": r["seq"],
+                    "at": r["at"],
+                    "actor": r["actor"],
+                    "action": r["action"],
+                    "target": json.loads(r["target_json"]),
+                    "chain": {"seq": r["seq"], "prev_hash": r["prev_hash"], "hash": r["hash"]},
+                }
+                for r in rows
+            ]
+
+        return self._read("the access log cannot be read", read)
+
+    def seen_jti(self, iss: str, jti: str, exp: int) -> bool:
+        """Record a JWT ``jti``; True when it was already recorded (a replay), by any host.
+
+        ``INSERT … ON CONFLICT DO NOTHING`` on the primary key is atomic across sessions: of
+        two hosts presenting the same token at once, exactly one inserts the row.
+        """
+
+        def write(conn: psycopg.Connection) -> bool:
+            conn.execute("DELETE FROM jwt_seen WHERE exp < %s",
+                         [int(time.time()) - JTI_RETENTION_SECONDS])
+            cur = conn.execute(
+                "INSERT INTO jwt_seen (iss, jti, exp) VALUES (%s, %s, %s) "
+                "ON CONFLICT DO NOTHING", [iss, jti, int(exp)])
+            return cur.rowcount == 0
+
+        return self._write("the token could not be recorded", write)
+
+    def record_auth_failure(self, client: str, at: float, window_s: float) -> None:
+        """Count one failed authentication of ``client`` (an address) at ``at`` (epoch
+        seconds), for every host; rows older than ``window_s`` are purged."""
+
+        def write(conn: psycopg.Connection) -> None:
+            conn.execute("DELETE FROM auth_failures WHERE at < %s", [at - window_s])
+            conn.execute("INSERT INTO auth_failures (client, at) VALUES (%s, %s)", [client, at])
+
+        self._write("the failed authentication could not be recorded", write)
+
+    def auth_failures(self, client: str, since: float) -> list[float]:
+        """Times (epoch seconds, oldest first) of ``client``'s failures since ``since``."""
+
+        def read(conn: psycopg.Connection) -> list[float]:
+            return [row[0] for row in conn.execute(
+                "SELECT at FROM auth_failures WHERE client = %s AND at >= %s ORDER BY at",
+                [client, since])]
+
+        return self._read("the failed authentications cannot be read", read)
+
+    def ping(self) -> None:
+        """Raise :class:`LogUnavailable` unless the schema exists and the server accepts a
+        write transaction (not a read-only standby, not in recovery). Writes nothing."""
+
+        def check(conn: psycopg.Connection) -> None:
+            version = conn.execute(
+                "SELECT to_regclass('meta') IS NOT NULL, pg_is_in_recovery(), "
+                "current_setting('transaction_read_only')").fetchone()
+            if version is None or not version[0]:
+                raise LogUnavailable("the database is not initialised (run init-db)")
+            if version[1] or version[2] == "on":
+                raise LogUnavailable("the database is read-only (a standby?)")
+            found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"
+                                 ).fetchone()
+            if found is None:
+                raise LogUnavailable("the database is not initialised (run init-db)")
+
+        self._read("the database is not reachable", check)
+
+    # -- audit reads (see referral_api/store/postgres/queries.py) -------------------------
+
+    def query(
+        self, filters: dict | None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[dict], str | None]:
+        """A page of records, newest first, and the next cursor (None on the last page)."""
+        from referral_api.store.postgres import queries
+
+        prepared = queries.prepare_query(filters, limit, cursor)
+        return self._read("the decision log cannot be read", queries.query, prepared,
+                          timeout_ms=self.read_timeout_ms)
+
+    def iter_records(self, filters: dict | None) -> Iterator[dict]:
+        """Every matching record, oldest first; constant memory, one short read per chunk.
+
+        Filters are validated before the first record (ValueError).
+        """
+        from referral_api.store.postgres import queries
+
+        normalized = queries.normalize_filters(filters)
+        return self._iter_records(queries, normalized)
+
+    def _iter_records(self, queries: Any, normalized: dict) -> Iterator[dict]:
+        last_seq = 0
+        while True:
+            records = self._read("the decision log cannot be read", queries.export_chunk,
+                                 normalized, last_seq, timeout_ms=self.read_timeout_ms)
+            yield from records
+            if len(records) < queries.EXPORT_CHUNK:
+                return
+            last_seq = records[-1]["chain"]["seq"]
+
+    def stats(self, filters: dict | None, group_by: Sequence[str]) -> dict:
+        """Counts and override rates grouped by ``group_by`` (as the SQLite log)."""
+        from referral_api.store.postgres import queries
+
+        prepared = queries.prepare_stats(filters, group_by)
+        return self._read("the decision log cannot be read", queries.stats, prepared,
+                          timeout_ms=self.read_timeout_ms)
+
+    # -- verification ---------------------------------------------------------------------
+
+    def _iter_rows(self, table: str, chunk: int = VERIFY_CHUNK) -> Iterator[dict]:
+        columns = ", ".join(_CHAINS[table])
+        last = 0
+        while True:
+            rows = self._read(
+                "the decision log cannot be read",
+                lambda conn, after: conn.cursor(row_factory=dict_row).execute(
+                    f"SELECT {columns} FROM {table} WHERE seq > %s "  # noqa: S608
+                    "ORDER BY seq LIMIT %s", [after, chunk]).fetchall(),
+                last)
+            yield from rows
+            if len(rows) < chunk:
+                return
+            last = rows[-1]["seq"]
+
+    def verify(self, expect_head: str | None = None, expect_count: int | None = None) -> dict:
+        """Walk every chain, exactly as the SQLite log does (same report shape)."""
+        from referral_api.store.postgres.verify import verify_chain
+
+        return {
+            "decisions": verify_chain("decisions", self._iter_rows("decisions"),
+                                      expect_head, expect_count),
+            "feedback": verify_chain("feedback", self._iter_rows("feedback")),
+            "access_log": verify_chain("access_log", self._iter_rows("access_log")),
+        }
