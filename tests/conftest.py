@@ -18,6 +18,9 @@ from referral_api.store.sqlite.keys import KeyStore
 from referral_api.store.sqlite.log import SQLiteDecisionLog
 from referral_api.store.sqlite.migrations import migrate
 
+#: The PostgreSQL server bootstrap and the ``backend``/``database`` fixtures.
+pytest_plugins = ["tests.backends"]
+
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 SHARED = PROJECT_ROOT.parent / "shared"
 
