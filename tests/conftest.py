@@ -5,6 +5,7 @@ Every test that needs the service uses ``app``/``client``; nothing touches ``db/
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,8 @@ import pytest
 
 from referral_api import create_app
 from referral_api.config import PROJECT_ROOT
+from referral_api.store.interface import KeyStore
 from referral_api.store.sqlite.db import connect
-from referral_api.store.sqlite.keys import KeyStore
 from referral_api.store.sqlite.log import SQLiteDecisionLog
 from referral_api.store.sqlite.migrations import migrate
 
@@ -23,6 +24,8 @@ pytest_plugins = ["tests.backends"]
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 SHARED = PROJECT_ROOT.parent / "shared"
+#: Where the fake clock starts: today's date in this project, a fixed instant.
+CLOCK_START = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
 
 def make_app(tmp_path: Path, **overrides: Any):
@@ -54,10 +57,31 @@ def db_path(tmp_path: Path) -> Path:
     return path
 
 
+class FakeClock:
+    """A settable UTC clock: tests move time instead of sleeping."""
+
+    def __init__(self, start: dt.datetime = CLOCK_START) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> dt.datetime:
+        """Move the clock forward by ``timedelta(**delta)``; return the new time."""
+        self.now += dt.timedelta(**delta)
+        return self.now
+
+
 @pytest.fixture
-def decision_log(db_path: Path) -> Iterator[SQLiteDecisionLog]:
-    """A decision log on the temporary database."""
-    log = SQLiteDecisionLog(db_path)
+def clock() -> FakeClock:
+    """The clock of ``decision_log``: ``clock.advance(seconds=1)`` instead of ``sleep``."""
+    return FakeClock()
+
+
+@pytest.fixture
+def decision_log(db_path: Path, clock: FakeClock) -> Iterator[SQLiteDecisionLog]:
+    """A decision log on the temporary database, its time given by ``clock``."""
+    log = SQLiteDecisionLog(db_path, clock=clock)
     yield log
     log.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from referral_api.store.sqlite.log import NewDecision
+from referral_api.store.interface import NewDecision
 
 
 def sample_output(**overrides: Any) -> dict:

@@ -19,6 +19,8 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from marshmallow import ValidationError
 
+from referral_api.store.interface import NewFeedback
+
 from ..auth import (
     Principal,
     authenticate_api_key,
@@ -293,7 +295,12 @@ def feedback(service_id: str) -> Response:
     stored = []
     for card_id, entry in items:
         try:
-            item = log.append_feedback(card_id, entry, principal.label)
+            item = log.append_feedback(card_id, NewFeedback(
+                outcome=entry["outcome"],
+                override_reason=entry.get("overrideReason"),
+                accepted_suggestions=entry.get("acceptedSuggestions"),
+                outcome_timestamp=entry.get("outcomeTimestamp"),
+            ), principal.label)
         except KeyError:
             raise ProblemError(404, "No card with this uuid was issued by this service."
                                ) from None

@@ -1,0 +1,27 @@
+"""Storage: the interface (:mod:`.interface`) every other package uses, and its backends.
+
+``open_store(settings)`` is the one place a backend is chosen: today a file path means
+SQLite (:mod:`.sqlite`). Nothing is connected until first use (after gunicorn forks).
+"""
+
+from __future__ import annotations
+
+from referral_api.config import Settings
+from referral_api.store.interface import DEFAULT_QUERY_TIMEOUT_MS, Store
+from referral_api.store.sqlite import SQLiteStore
+
+__all__ = ["open_store", "query_timeout_ms"]
+
+
+def query_timeout_ms(settings: Settings) -> int:
+    """The audit reads' time limit: ``AUDIT_QUERY_TIMEOUT_MS`` or the default (3 s)."""
+    return int(settings.extra.get("AUDIT_QUERY_TIMEOUT_MS", DEFAULT_QUERY_TIMEOUT_MS))
+
+
+def open_store(settings: Settings) -> Store:
+    """The store ``settings.database`` names, opened lazily.
+
+    A further backend is added here, chosen by the form of ``settings.database`` (e.g. a
+    ``postgresql://`` URL), and imported only when chosen.
+    """
+    return SQLiteStore(settings.database, query_timeout_ms=query_timeout_ms(settings))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Any
 
@@ -11,8 +10,7 @@ from marshmallow import ValidationError
 
 from referral_api.clinical.vocabulary import FINDING_GROUPS, Vocabulary
 from referral_api.decide import NoRulesetInForce
-from referral_api.store.canonical import canonical_json
-from referral_api.store.sqlite.log import IdempotencyConflict, LogUnavailable
+from referral_api.store.interface import IdempotencyConflict, LogUnavailable
 
 from ..auth import check_not_throttled, record_auth_failure
 from ..context import services
@@ -149,14 +147,12 @@ def evaluate() -> Any:
                             submission_id=submission_id)
     # The submission id makes a resubmitted page (reload, double click) return the decision it
     # already made instead of logging a second one.
-    body_sha256 = hashlib.sha256(canonical_json(loaded)).hexdigest()
     try:
         record, _created = svc.decisions.decide(
             loaded,
             channel="form",
             client=principal.label,
             idempotency_key=f"web-form:{submission_id}",
-            body_sha256=body_sha256,
             idempotency_scope=principal.key_id,
         )
     except IdempotencyConflict:

@@ -74,8 +74,8 @@ def test_ready_is_503_when_the_disk_is_full(app, monkeypatch) -> None:
     """A full disk still lets a write transaction open: free space is checked as well."""
     from types import SimpleNamespace
 
-    from referral_api.api import health
     from referral_api.config import READY_MIN_FREE_BYTES
+    from referral_api.store.sqlite import log as sqlite_log
 
     seen: list[str] = []
 
@@ -83,13 +83,13 @@ def test_ready_is_503_when_the_disk_is_full(app, monkeypatch) -> None:
         seen.append(str(path))
         return SimpleNamespace(free=READY_MIN_FREE_BYTES - 1)
 
-    monkeypatch.setattr(health.shutil, "disk_usage", usage)
+    monkeypatch.setattr(sqlite_log.shutil, "disk_usage", usage)
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"] == {
         "database": "writable", "disk": "full", "rulesets": "1 loaded"}
     # The directory holding the database is the one measured.
     assert seen == [str(app.extensions["referral_api"].log.path.parent)]
-    monkeypatch.setattr(health.shutil, "disk_usage",
+    monkeypatch.setattr(sqlite_log.shutil, "disk_usage",
                         lambda path: SimpleNamespace(free=READY_MIN_FREE_BYTES))
     assert app.test_client().get("/readyz").status_code == 200

@@ -61,7 +61,7 @@ def varied(decide) -> list[dict]:
 def bulk_append(svc: Any, count: int, batch: int = 2000) -> None:
     """Append ``count`` copies of one evaluated decision fast (``append_many`` batches)."""
     from referral_api.clinical import engine
-    from referral_api.store.sqlite.log import NewDecision
+    from referral_api.store.interface import NewDecision
 
     request = svc.request_schema.load(lumbar_request())
     output = svc.decisions.evaluate(request)

@@ -10,6 +10,7 @@ import tracemalloc
 import pytest
 
 from referral_api.audit.export import CSV_COLUMNS, csv_row, iter_export
+from referral_api.store.interface import NewFeedback
 from tests.audit.conftest import actions, bulk_append
 
 
@@ -128,8 +129,8 @@ def test_stats_counts_by_field(client, auditor_headers, varied) -> None:
 
 def test_stats_override_rate_and_feedback_group(client, svc, auditor_headers, varied) -> None:
     first, second = varied[4]["decision_id"], varied[7]["decision_id"]
-    svc.log.append_feedback(first, {"outcome": "overridden"}, "ehr")
-    svc.log.append_feedback(second, {"outcome": "accepted"}, "ehr")
+    svc.log.append_feedback(first, NewFeedback("overridden"), "ehr")
+    svc.log.append_feedback(second, NewFeedback("accepted"), "ehr")
     body = stats(client, auditor_headers, group_by="channel", channel="cds-hooks")
     assert body == {"total": 2, "groups": [{"channel": "cds-hooks", "count": 2,
                                             "override_rate": 0.5}]}

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from referral_api.store.interface import NewFeedback
 from tests.audit.conftest import bulk_append
 from tests.conftest import auth, lumbar_request, make_app
 
@@ -76,9 +77,9 @@ def test_patient_filter_takes_the_clear_id_and_never_logs_it(client, svc, audito
 
 def test_feedback_filter_uses_latest_outcome(client, svc, auditor_headers, varied) -> None:
     cds = varied[4]["decision_id"]
-    svc.log.append_feedback(cds, {"outcome": "accepted"}, "ehr")
+    svc.log.append_feedback(cds, NewFeedback("accepted"), "ehr")
     assert ids(page(client, auditor_headers, feedback="accepted")) == [cds]
-    svc.log.append_feedback(cds, {"outcome": "overridden"}, "ehr")
+    svc.log.append_feedback(cds, NewFeedback("overridden"), "ehr")
     assert ids(page(client, auditor_headers, feedback="accepted")) == []
     assert ids(page(client, auditor_headers, feedback="overridden")) == [cds]
     assert cds not in ids(page(client, auditor_headers, feedback="none"))

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from referral_api import create_app
 from referral_api.audit.export import CSV_COLUMNS
 from referral_api.cli.audit import export_command, replay_command
+from referral_api.store.interface import NewFeedback
 from tests.audit.conftest import actions
 from tests.audit.fixtures.draft_ruleset import DRAFT_VERSION
 from tests.conftest import TEST_SECRET, auth, lumbar_request
@@ -26,7 +27,7 @@ def verify(client, headers, **params) -> dict:
 
 
 def test_verify_intact_chains(client, svc, auditor_headers, varied) -> None:
-    svc.log.append_feedback(varied[4]["decision_id"], {"outcome": "accepted"}, "ehr")
+    svc.log.append_feedback(varied[4]["decision_id"], NewFeedback("accepted"), "ehr")
     body = verify(client, auditor_headers)
     assert body["ok"] is True
     assert body["checked"] == len(varied)
@@ -94,7 +95,7 @@ def test_verify_detects_a_cut_tail_only_with_an_anchor(app, client, auditor_head
 
 def test_verify_reports_feedback_and_access_log_chains(app, svc, auditor_headers, varied,
                                                        tmp_path) -> None:
-    svc.log.append_feedback(varied[4]["decision_id"], {"outcome": "accepted"}, "ehr")
+    svc.log.append_feedback(varied[4]["decision_id"], NewFeedback("accepted"), "ehr")
     svc.log.record_access("someone", "get_decision", {"decision_id": "x"})
     copy = _tampered_client(app, tmp_path, [
         "UPDATE feedback SET outcome = 'overridden' WHERE seq = 1",
@@ -201,7 +202,7 @@ def test_every_auditor_read_is_recorded(client, svc, auditor_headers, varied) ->
 
 def test_refused_reads_are_not_answered_when_access_cannot_be_recorded(
         client, svc, auditor_headers, varied, monkeypatch) -> None:
-    from referral_api.store.sqlite.log import LogUnavailable
+    from referral_api.store.interface import LogUnavailable
 
     def fail(*_args, **_kwargs):
         raise LogUnavailable("disk full")

@@ -35,7 +35,7 @@ from werkzeug.test import EnvironBuilder
 
 from referral_api import SECURITY_HEADERS, auth
 from referral_api.config import MAX_BODY_BYTES
-from referral_api.store.sqlite.keys import KeyStore
+from referral_api.store.sqlite.keys import SQLiteKeyStore as KeyStore
 from tests.cds.builders import (
     EXAMPLE_ISSUER,
     PUBLIC_URL,
@@ -446,7 +446,7 @@ def test_malformed_json_never_echoes_the_body(client, keys) -> None:
 def test_no_secret_or_patient_reference_in_any_response_or_log_line(app, client, keys,
                                                                     monkeypatch,
                                                                     caplog) -> None:
-    from referral_api.store.sqlite.log import LogUnavailable
+    from referral_api.store.interface import LogUnavailable
 
     caplog.set_level(logging.DEBUG)
     svc = app.extensions["referral_api"]

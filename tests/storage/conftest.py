@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from referral_api.store.sqlite.log import NewDecision, SQLiteDecisionLog
+from referral_api.store.interface import NewDecision
+from referral_api.store.sqlite.log import SQLiteDecisionLog
 from tests.factories import make_new, sample_output
 
 __all__ = ["make_new", "raw", "sample_output", "tampered_copy"]

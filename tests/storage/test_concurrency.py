@@ -5,7 +5,8 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from referral_api.store.sqlite.log import LogUnavailable, SQLiteDecisionLog
+from referral_api.store.interface import LogUnavailable
+from referral_api.store.sqlite.log import SQLiteDecisionLog
 from tests.storage.conftest import make_new, raw
 
 APPENDS_PER_PROCESS = 200

@@ -17,12 +17,14 @@ from pathlib import Path
 import pytest
 
 from referral_api.store.canonical import GENESIS_HASH
-from referral_api.store.sqlite.db import connect
-from referral_api.store.sqlite.log import (
+from referral_api.store.interface import (
+    IDEMPOTENCY_HOURS,
     IdempotencyConflict,
     LogUnavailable,
-    SQLiteDecisionLog,
+    NewFeedback,
 )
+from referral_api.store.sqlite.db import connect
+from referral_api.store.sqlite.log import SQLiteDecisionLog
 from referral_api.store.sqlite.migrations import migrate
 from tests.storage.conftest import make_new, raw, sample_output, tampered_copy
 
@@ -99,18 +101,17 @@ def test_idempotent_replay_and_conflict(log: SQLiteDecisionLog, new_decision) ->
         new_decision(client="other", idempotency_key="k1", body_sha256="b" * 64)
     )
     assert created_other and other["decision_id"] != first["decision_id"]
-    assert log.find_idempotent("test-client", "k1") == ("a" * 64, first)
-    assert log.find_idempotent("test-client", "k2") is None
-    assert log.verify()["decisions"]["checked"] == 2
+    fresh, created_fresh = log.append(new_decision(idempotency_key="k2", body_sha256="a" * 64))
+    assert created_fresh and fresh["decision_id"] != first["decision_id"]
+    assert log.verify()["decisions"]["checked"] == 3
 
 
-def test_idempotency_window_expires(log: SQLiteDecisionLog, new_decision) -> None:
+def test_idempotency_window_expires(log: SQLiteDecisionLog, new_decision, clock) -> None:
     first, _ = log.append(new_decision(idempotency_key="k", body_sha256="a" * 64))
-    # Age the idempotency row by two days (the table is not append-only).
-    log.db().conn.execute(
-        "UPDATE idempotency SET created_at = '2000-01-01T00:00:00.000Z' WHERE key = 'k'"
-    )
-    assert log.find_idempotent("test-client", "k") is None
+    clock.advance(hours=IDEMPOTENCY_HOURS - 1)
+    again, created = log.append(new_decision(idempotency_key="k", body_sha256="a" * 64))
+    assert not created and again["decision_id"] == first["decision_id"]
+    clock.advance(hours=2)
     fresh, created = log.append(new_decision(idempotency_key="k", body_sha256="b" * 64))
     assert created and fresh["decision_id"] != first["decision_id"]
 
@@ -126,7 +127,7 @@ def test_cds_hooks_order_dedupe(log: SQLiteDecisionLog, new_decision) -> None:
     hook = {"channel": "cds-hooks", "hook_instance": "hi-1", "order_ref": "sr-1"}
     first, created = log.append(new_decision(**hook))
     assert created and first["hook_instance"] == "hi-1"
-    log.append_feedback(first["decision_id"], {"outcome": "accepted"}, "ehr")
+    log.append_feedback(first["decision_id"], NewFeedback("accepted"), "ehr")
     again, created_again = log.append(new_decision(**hook))
     assert created_again is False
     assert again["decision_id"] == first["decision_id"]
@@ -158,16 +159,16 @@ def test_feedback_chain(log: SQLiteDecisionLog, new_decision) -> None:
     record, _ = log.append(new_decision())
     first = log.append_feedback(
         record["decision_id"],
-        {
-            "outcome": "overridden",
-            "overrideReason": {"code": "patient-preference", "display": "Patient preference"},
-            "outcomeTimestamp": "2026-11-23T18:00:00Z",
-        },
+        NewFeedback(
+            "overridden",
+            override_reason={"code": "patient-preference", "display": "Patient preference"},
+            outcome_timestamp="2026-11-23T18:00:00Z",
+        ),
         "ehr-1",
     )
     second = log.append_feedback(
         record["decision_id"],
-        {"outcome": "accepted", "acceptedSuggestions": [{"id": "s1"}]},
+        NewFeedback("accepted", accepted_suggestions=[{"id": "s1"}]),
         "ehr-1",
     )
     assert first["override_reason"]["code"] == "patient-preference"
@@ -180,9 +181,9 @@ def test_feedback_chain(log: SQLiteDecisionLog, new_decision) -> None:
     assert stored["chain"] == record["chain"]
     assert log.verify()["feedback"] == {"ok": True, "checked": 2, "head": second["chain"]["hash"]}
     with pytest.raises(KeyError):
-        log.append_feedback("no-such-decision", {"outcome": "accepted"}, "ehr-1")
+        log.append_feedback("no-such-decision", NewFeedback("accepted"), "ehr-1")
     with pytest.raises(ValueError):
-        log.append_feedback(record["decision_id"], {"outcome": "maybe"}, "ehr-1")
+        log.append_feedback(record["decision_id"], NewFeedback("maybe"), "ehr-1")
     assert log.verify()["feedback"]["checked"] == 2
 
 
@@ -218,8 +219,8 @@ def test_jti_replay_is_seen_across_connections(db_path: Path) -> None:
 @pytest.fixture
 def filled(log: SQLiteDecisionLog, new_decision) -> list[dict]:
     records = [log.append(new_decision())[0] for _ in range(10)]
-    log.append_feedback(records[2]["decision_id"], {"outcome": "accepted"}, "c")
-    log.append_feedback(records[3]["decision_id"], {"outcome": "overridden"}, "c")
+    log.append_feedback(records[2]["decision_id"], NewFeedback("accepted"), "c")
+    log.append_feedback(records[3]["decision_id"], NewFeedback("overridden"), "c")
     log.record_access("a", "read", {"id": 1})
     log.record_access("a", "read", {"id": 2})
     return records

@@ -18,30 +18,19 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
 
-from referral_api.store.sqlite.db import LazyDatabase, utc_timestamp, write_transaction
-from referral_api.store.sqlite.log import LogUnavailable
+from referral_api.enums import ROLES
+from referral_api.store.interface import ApiKey, LogUnavailable
+from referral_api.store.sqlite.db import LazyDatabase, write_transaction
+from referral_api.store.timestamps import utc_timestamp
 
-ROLES = ("evaluator", "clinician", "auditor", "admin")
 TOKEN_PREFIX = "rk_"  # noqa: S105 - a format prefix, not a secret
 CACHE_TTL_SECONDS = 5.0
 _CACHE_MAX = 1024
 _TOKEN_RE = re.compile(r"rk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """A stored key, without its secret."""
-
-    key_id: str
-    label: str
-    roles: tuple[str, ...]
-    created_at: str
-    revoked_at: str | None
 
 
 def _secret_hash(secret: str) -> str:
@@ -58,21 +47,21 @@ def _api_key(row: dict) -> ApiKey:
     )
 
 
-class KeyStore:
-    """API keys in the ``api_keys`` table.
+class SQLiteKeyStore:
+    """:class:`~referral_api.store.interface.KeyStore` in the ``api_keys`` table.
 
     ``log_or_db``: a :class:`~referral_api.store.sqlite.log.SQLiteDecisionLog` (its lazily opened
     connections are shared), a :class:`~referral_api.store.sqlite.db.LazyDatabase`, or a path.
     """
 
-    def __init__(self, log_or_db: object):
+    def __init__(self, log_or_db: object) -> None:
         connections = getattr(log_or_db, "connections", log_or_db)
         if isinstance(connections, LazyDatabase):
             self._connections = connections
         elif isinstance(connections, (str, Path)):
             self._connections = LazyDatabase(connections)
         else:
-            raise TypeError("KeyStore needs a SQLiteDecisionLog, a LazyDatabase or a path")
+            raise TypeError("SQLiteKeyStore needs a SQLiteDecisionLog, a LazyDatabase or a path")
         # key_id -> (monotonic time fetched, stored row); per process, short TTL so that a
         # revocation made by another process takes effect within CACHE_TTL_SECONDS.
         self._cache: dict[str, tuple[float, dict]] = {}
@@ -173,7 +162,7 @@ class KeyStore:
             return None
         return _api_key(row)
 
-    def list(self) -> list[ApiKey]:
+    def list_keys(self) -> list[ApiKey]:
         """Every key, oldest first, revoked ones included."""
         cursor = self._db().conn.execute("SELECT * FROM api_keys ORDER BY created_at, key_id")
         keys = [d[0] for d in cursor.description]
@@ -194,7 +183,7 @@ class KeyStore:
 
     def count(self, role: str | None = None, include_revoked: bool = False) -> int:
         """Number of keys (holding ``role``, when given)."""
-        keys = self.list()
+        keys = self.list_keys()
         return sum(
             1
             for k in keys
@@ -202,4 +191,4 @@ class KeyStore:
         )
 
 
-__all__ = ["ROLES", "ApiKey", "KeyStore"]
+__all__ = ["SQLiteKeyStore"]
