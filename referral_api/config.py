@@ -26,7 +26,8 @@ READY_MIN_FREE_BYTES = 16 * 1024 * 1024
 class Settings:
     """Resolved configuration of one app instance."""
 
-    database: Path
+    #: A SQLite file path, or a ``postgresql://`` URL (kept as given: a URL is not a path).
+    database: Path | str
     rules_dir: Path
     secret_key: str | None
     public_url: str | None
@@ -38,7 +39,11 @@ class Settings:
 
     @property
     def db_dir(self) -> Path:
-        """Folder holding the database and, when no secret is configured, ``secret.key``."""
+        """Folder holding the database and, when no secret is configured, ``secret.key``
+        (``db/`` of the project when the database is a PostgreSQL URL: several hosts then
+        need the same ``REFERRAL_API_SECRET_KEY``)."""
+        if isinstance(self.database, str):
+            return PROJECT_ROOT / "db"
         return self.database.parent
 
 
@@ -55,6 +60,15 @@ def _path(value: str | os.PathLike[str] | None, default: Path | None) -> Path | 
     return path if path.is_absolute() else (Path.cwd() / path)
 
 
+def _database(value: str | os.PathLike[str] | None) -> Path | str:
+    """A ``postgresql://`` URL as given; anything else a SQLite path (default ``db/``)."""
+    if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
+        return value
+    path = _path(value, PROJECT_ROOT / "db" / "decisions.sqlite")
+    assert path is not None
+    return path
+
+
 def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     """Build :class:`Settings` from ``REFERRAL_API_*`` variables, then ``overrides``.
 
@@ -68,7 +82,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     cors = merged.get("CORS_ORIGINS")
     public_url = merged.get("PUBLIC_URL") or None
     return Settings(
-        database=_path(merged.get("DATABASE"), PROJECT_ROOT / "db" / "decisions.sqlite"),
+        database=_database(merged.get("DATABASE")),
         rules_dir=_path(merged.get("RULES_DIR"), PROJECT_ROOT / "rules"),
         secret_key=merged.get("SECRET_KEY") or None,
         public_url=public_url.rstrip("/") if public_url else None,

@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
@@ -297,10 +298,49 @@ def pg_migrated_url(pg_url: str) -> str:
     return pg_url
 
 
-@pytest.fixture(params=BACKENDS)
+#: Suites whose tests run on both backends (a behaviour difference is a failing test).
+PARAMETRISED_SUITES = ("storage", "audit", "api", "cds", "cli", "postgres")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: the test is about SQLite itself (its file, pragmas, locks)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test of :data:`PARAMETRISED_SUITES` that reaches the ``backend`` fixture
+    (through ``app``, ``decision_log``, ``database`` …) once per backend, except tests that
+    use the SQLite file itself (``db_path``) or are marked ``sqlite_only``."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    suite = Path(str(metafunc.definition.path)).parent.name
+    if (suite not in PARAMETRISED_SUITES or "db_path" in metafunc.fixturenames
+            or metafunc.definition.get_closest_marker("sqlite_only")):
+        return
+    metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """``"sqlite"`` or ``"postgresql"``: tests using it run once on each backend."""
-    return request.param
+    """``"sqlite"`` or ``"postgresql"``: SQLite unless the test is parametrised (above)."""
+    return getattr(request, "param", "sqlite")
+
+
+def _open_log(database: str | Path, **kwargs: Any):
+    """The decision log at ``database``: a PostgreSQL URL or a SQLite path."""
+    if isinstance(database, str) and database.startswith("postgresql://"):
+        from referral_api.store.postgres.log import PostgresDecisionLog
+
+        return PostgresDecisionLog(database, **kwargs)
+    from referral_api.store.sqlite.log import SQLiteDecisionLog
+
+    return SQLiteDecisionLog(Path(database), **kwargs)
+
+
+@pytest.fixture
+def open_log() -> Any:
+    """``open_log(database, **kwargs)``: the decision log at a path or URL (``database``)."""
+    return _open_log
 
 
 @pytest.fixture

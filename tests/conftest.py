@@ -14,9 +14,8 @@ import pytest
 
 from referral_api import create_app
 from referral_api.config import PROJECT_ROOT
-from referral_api.store.interface import KeyStore
+from referral_api.store.interface import DecisionLog, KeyStore
 from referral_api.store.sqlite.db import connect
-from referral_api.store.sqlite.log import SQLiteDecisionLog
 from referral_api.store.sqlite.migrations import migrate
 
 #: The PostgreSQL server bootstrap and the ``backend``/``database`` fixtures.
@@ -29,20 +28,22 @@ CLOCK_START = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
 
 def make_app(tmp_path: Path, **overrides: Any):
-    """An app on a fresh migrated database under ``tmp_path``."""
-    database = tmp_path / "decisions.sqlite"
-    db = connect(database)
-    migrate(db)
-    db.close()
+    """An app on a fresh migrated database under ``tmp_path`` (or on ``DATABASE``)."""
+    database = overrides.pop("DATABASE", None)
+    if database is None:
+        database = tmp_path / "decisions.sqlite"
+        db = connect(database)
+        migrate(db)
+        db.close()
     config = {"TESTING": True, "DATABASE": str(database), "SECRET_KEY": TEST_SECRET,
               "RULES_DIR": str(PROJECT_ROOT / "rules"), **overrides}
     return create_app(config)
 
 
 @pytest.fixture
-def app(tmp_path: Path):
-    """The service on a temporary database with the real rules."""
-    application = make_app(tmp_path)
+def app(tmp_path: Path, database: str):
+    """The service on a temporary database with the real rules (on each backend)."""
+    application = make_app(tmp_path, DATABASE=database)
     yield application
     application.extensions["referral_api"].log.close()
 
@@ -79,9 +80,10 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def decision_log(db_path: Path, clock: FakeClock) -> Iterator[SQLiteDecisionLog]:
-    """A decision log on the temporary database, its time given by ``clock``."""
-    log = SQLiteDecisionLog(db_path, clock=clock)
+def decision_log(database: str, clock: FakeClock, open_log: Any) -> Iterator[DecisionLog]:
+    """A decision log on the temporary database (on each backend), its time given by
+    ``clock``."""
+    log = open_log(database, clock=clock)
     yield log
     log.close()
 

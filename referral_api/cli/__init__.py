@@ -29,7 +29,14 @@ def main() -> None:
 
 @main.command("init-db")
 @click.option("--no-admin-key", is_flag=True, help="Do not create a first admin key.")
-def init_db(no_admin_key: bool) -> None:
+@click.option("--app-role", help="PostgreSQL: grant this role only SELECT and INSERT on the "
+              "log tables (run the service as it).")
+@click.option("--owner-role", help="PostgreSQL: make this role the owner of the tables.")
+@click.option("--create-roles", is_flag=True, help="PostgreSQL: create the roles first.")
+@click.option("--print-role-sql", is_flag=True,
+              help="PostgreSQL: print the role SQL for a DBA instead of running it.")
+def init_db(no_admin_key: bool, app_role: str | None, owner_role: str | None,
+            create_roles: bool, print_role_sql: bool) -> None:
     """Create or migrate the database and, when none exists, the secret key.
 
     Idempotent. Run it before the server starts (the workers never create anything). When the
@@ -39,6 +46,14 @@ def init_db(no_admin_key: bool) -> None:
     from referral_api.store import open_store
 
     settings = _settings()
+    postgres = isinstance(settings.database, str)
+    if (app_role or owner_role or create_roles or print_role_sql) and not postgres:
+        raise click.ClickException("role options apply to a postgresql:// database only")
+    if postgres and not settings.secret_key:
+        # Patient references are hashed with a key derived from the secret: every host
+        # must hold the same one, so it cannot be a file generated on one host.
+        raise click.ClickException("a PostgreSQL log is shared by several hosts: set "
+                                   "REFERRAL_API_SECRET_KEY (the same on every host)")
     settings.db_dir.mkdir(parents=True, exist_ok=True)
     ensure_secret(settings.db_dir, settings.secret_key)
     store = open_store(settings)
@@ -47,6 +62,12 @@ def init_db(no_admin_key: bool) -> None:
         click.echo(f"database {store.describe()}: applied {', '.join(applied)}")
     else:
         click.echo(f"database {store.describe()}: up to date")
+    if app_role or print_role_sql:
+        from referral_api.cli.postgres import apply_roles
+
+        if not app_role:
+            raise click.ClickException("--print-role-sql needs --app-role")
+        apply_roles(str(settings.database), app_role, owner_role, create_roles, print_role_sql)
     if no_admin_key:
         return
     keys = store.keys
@@ -161,8 +182,10 @@ def serve(host: str, port: int) -> None:
 
 # The audit commands live with the audit code; they are attached to this command tree here.
 from referral_api.cli.audit import export_command, replay_command  # noqa: E402
+from referral_api.cli.postgres import copy_command  # noqa: E402
 
 decisions.add_command(export_command)
+decisions.add_command(copy_command)
 main.add_command(replay_command)
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Storage: the interface (:mod:`.interface`) every other package uses, and its backends.
 
-``open_store(settings)`` is the one place a backend is chosen: today a file path means
-SQLite (:mod:`.sqlite`). Nothing is connected until first use (after gunicorn forks).
+``open_store(settings)`` is the one place a backend is chosen: a ``postgresql://`` URL means
+PostgreSQL (:mod:`.postgres`), a file path SQLite (:mod:`.sqlite`). Nothing is connected
+until first use (after gunicorn forks).
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ def query_timeout_ms(settings: Settings) -> int:
 def open_store(settings: Settings) -> Store:
     """The store ``settings.database`` names, opened lazily.
 
-    A further backend is added here, chosen by the form of ``settings.database`` (e.g. a
-    ``postgresql://`` URL), and imported only when chosen.
+    A ``postgresql://`` URL opens the PostgreSQL store (psycopg is imported only then); any
+    other value is a SQLite file path.
     """
+    if isinstance(settings.database, str) and settings.database.startswith(
+            ("postgresql://", "postgres://")):
+        from referral_api.store.postgres import PostgresStore
+
+        return PostgresStore(settings.database, query_timeout_ms=query_timeout_ms(settings))
     return SQLiteStore(settings.database, query_timeout_ms=query_timeout_ms(settings))

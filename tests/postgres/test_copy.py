@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from referral_api.store.interface import NewFeedback
 from referral_api.store.postgres.copy import CopyRefused, copy_sqlite_to_postgres
 from referral_api.store.postgres.keys import PostgresKeyStore
 from referral_api.store.postgres.log import PostgresDecisionLog
-from referral_api.store.sqlite.keys import KeyStore
+from referral_api.store.sqlite.keys import SQLiteKeyStore
 from referral_api.store.sqlite.log import SQLiteDecisionLog
 from tests.factories import make_new
 
@@ -20,11 +21,11 @@ def sqlite_log(decision_log: SQLiteDecisionLog) -> SQLiteDecisionLog:
     first, _ = decision_log.append(make_new(idempotency_key="k", body_sha256="b"))
     decision_log.append_many([make_new(latency_ms=2.0), make_new(channel="cds-hooks",
                               hook_instance="h", order_ref="o", patient_hash=None)])
-    decision_log.append_feedback(first["decision_id"], {"outcome": "overridden",
-                                 "overrideReason": {"code": "x"}}, "ehr")
+    decision_log.append_feedback(first["decision_id"],
+                                 NewFeedback("overridden", override_reason={"code": "x"}), "ehr")
     decision_log.record_access("auditor", "query", {"filters": {"region": "lumbar"}})
     decision_log.seen_jti("iss", "jti", 2**40)
-    KeyStore(decision_log).create(["auditor"], "audit-team")
+    SQLiteKeyStore(decision_log).create(["auditor"], "audit-team")
     return decision_log
 
 
@@ -47,7 +48,7 @@ def test_copy_preserves_ids_seqs_hashes_and_verifies(sqlite_log, pg_url: str) ->
         # The chain goes on from the copied head.
         record, _ = target.append(make_new())
         assert record["chain"]["seq"] == 4 and record["chain"]["prev_hash"] == anchor["head"]
-        assert [k.label for k in PostgresKeyStore(target.pool).list()] == ["audit-team"]
+        assert [k.label for k in PostgresKeyStore(target.pool).list_keys()] == ["audit-team"]
     finally:
         target.close()
 

@@ -11,6 +11,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from referral_api.store.interface import (
+    IdempotencyConflict,
+    LogUnavailable,
+    NewFeedback,
+    QueryTimeout,
+)
 from referral_api.store.postgres.db import connect, is_postgres_url, redact
 from referral_api.store.postgres.log import PostgresDecisionLog
 from referral_api.store.postgres.migrations import (
@@ -21,7 +27,6 @@ from referral_api.store.postgres.migrations import (
     roles_sql,
     schema_version,
 )
-from referral_api.store.sqlite.log import IdempotencyConflict, LogUnavailable
 from tests.factories import make_new
 
 PROCESSES = 4
@@ -101,7 +106,7 @@ def test_app_role_appends_but_cannot_update_delete_or_truncate(app_role: str) ->
     try:
         record, created = log.append(make_new(idempotency_key="k1", body_sha256="b1"))
         assert created
-        log.append_feedback(record["decision_id"], {"outcome": "accepted"}, "c")
+        log.append_feedback(record["decision_id"], NewFeedback("accepted"), "c")
         log.record_access("auditor", "get_decision", {"id": record["decision_id"]})
         assert log.seen_jti("iss", "jti-1", 2**40) is False
         assert log.get(record["decision_id"])["feedback"][0]["outcome"] == "accepted"
@@ -224,10 +229,9 @@ def test_repeats_inside_one_batch_are_the_same_decision(pg_log) -> None:
 
 def test_slow_audit_read_is_stopped_by_statement_timeout(pg_log) -> None:
     pg_log.append(make_new())
-    with pytest.raises(LogUnavailable) as caught:
-        pg_log._read("the decision log cannot be read",
-                     lambda conn: conn.execute("SELECT pg_sleep(2)"), timeout_ms=50)
-    assert caught.value.timed_out  # type: ignore[attr-defined]
+    pg_log.query_timeout_ms = 50
+    with pytest.raises(QueryTimeout):
+        pg_log._audit(lambda conn: conn.execute("SELECT pg_sleep(2)"))
     # The connection went back to the pool in a usable state.
     assert pg_log.head()["count"] == 1
 

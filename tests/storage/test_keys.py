@@ -18,7 +18,11 @@ from tests.storage.conftest import raw
 
 @pytest.fixture
 def store(log: SQLiteDecisionLog) -> KeyStore:
-    return KeyStore(log)
+    if isinstance(log, SQLiteDecisionLog):
+        return KeyStore(log)
+    from referral_api.store.postgres.keys import PostgresKeyStore
+
+    return PostgresKeyStore(log.pool)
 
 
 def test_create_returns_token_once_and_stores_only_a_hash(store: KeyStore, db_path: Path) -> None:

@@ -108,6 +108,7 @@ def test_log_opens_no_connection_until_used(tmp_path: Path) -> None:
     del log
 
 
+@pytest.mark.sqlite_only  # reads SQLite itself (log.db())
 @pytest.mark.parametrize("table", APPEND_ONLY_TABLES)
 def test_triggers_refuse_update_and_delete(log: SQLiteDecisionLog, new_decision, table) -> None:
     record, _ = log.append(new_decision())
@@ -122,6 +123,7 @@ def test_triggers_refuse_update_and_delete(log: SQLiteDecisionLog, new_decision,
     assert log.verify()[table]["ok"]
 
 
+@pytest.mark.sqlite_only  # reads SQLite itself (log.db())
 def test_foreign_keys_enforced(log: SQLiteDecisionLog) -> None:
     conn = log.db().conn
     with pytest.raises(sqlite3.IntegrityError):
@@ -171,6 +173,7 @@ def test_0002_upgrades_a_version_1_log_with_its_feedback(tmp_path: Path, new_dec
     log.close()
 
 
+@pytest.mark.sqlite_only  # reads SQLite itself (log.db())
 def test_append_feedback_keeps_feedback_latest_in_step(
     log: SQLiteDecisionLog, new_decision
 ) -> None:

@@ -140,6 +140,7 @@ def test_invalid_requests_raise_value_error(log: SQLiteDecisionLog, corpus) -> N
             call()
 
 
+@pytest.mark.sqlite_only  # reads SQLite itself (log.db())
 def test_iter_records_streams_oldest_first_in_short_reads(log: SQLiteDecisionLog, corpus) -> None:
     assert names(list(log.iter_records({})), corpus) == list("abcdefg")
     assert names(list(log.iter_records({"region": "lumbar"})), corpus) == list("abdef")
@@ -190,6 +191,7 @@ def test_stats(log: SQLiteDecisionLog, corpus) -> None:
         ({"ordering_clinician": "x"}, "decisions_ordering_clinician"),
     ],
 )
+@pytest.mark.sqlite_only  # reads SQLite itself (log.db())
 def test_selective_filters_use_their_index_without_sorting(
     log: SQLiteDecisionLog, corpus, filters, index: str
 ) -> None:
@@ -206,6 +208,7 @@ def test_selective_filters_use_their_index_without_sorting(
     assert "TEMP B-TREE" not in plan
 
 
+@pytest.mark.sqlite_only  # reads SQLite itself (log.db())
 def test_time_bounds_use_the_created_at_index(log: SQLiteDecisionLog, corpus) -> None:
     plan = " ".join(
         row[3]
@@ -228,6 +231,7 @@ def test_time_bounds_use_the_created_at_index(log: SQLiteDecisionLog, corpus) ->
         {"ordering_clinician": "dr-x", "until": "2026-11-01"},
     ],
 )
+@pytest.mark.sqlite_only  # reads SQLite itself (log.db())
 def test_stats_read_the_covering_index_not_the_decision_rows(
     log: SQLiteDecisionLog, corpus, filters: dict
 ) -> None:
@@ -250,6 +254,7 @@ def test_stats_read_the_covering_index_not_the_decision_rows(
         ), plan
 
 
+@pytest.mark.sqlite_only  # reads SQLite itself (log.db())
 def test_stats_match_a_direct_count(log: SQLiteDecisionLog, corpus) -> None:
     """Counts and override rates equal a plain SQL computation from the feedback table,
     for every single field and filter shape (the merge of index counts and feedback_latest)."""

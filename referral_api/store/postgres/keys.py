@@ -17,19 +17,18 @@ from collections.abc import Sequence
 import psycopg
 from psycopg.rows import dict_row
 
+from referral_api.enums import ROLES
+from referral_api.store.interface import ApiKey, LogUnavailable
 from referral_api.store.postgres.db import LazyPool
-from referral_api.store.sqlite.db import utc_timestamp
 from referral_api.store.sqlite.keys import (
     _CACHE_MAX,
     _TOKEN_RE,
     CACHE_TTL_SECONDS,
-    ROLES,
     TOKEN_PREFIX,
-    ApiKey,
     _api_key,
     _secret_hash,
 )
-from referral_api.store.sqlite.log import LogUnavailable
+from referral_api.store.timestamps import utc_timestamp
 
 __all__ = ["PostgresKeyStore"]
 
@@ -120,7 +119,7 @@ class PostgresKeyStore:
             return None
         return _api_key(row)
 
-    def list(self) -> list[ApiKey]:
+    def list_keys(self) -> list[ApiKey]:
         """Every key, oldest first, revoked ones included."""
         with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute("SELECT * FROM api_keys ORDER BY created_at, key_id").fetchall()
@@ -138,6 +137,6 @@ class PostgresKeyStore:
 
     def count(self, role: str | None = None, include_revoked: bool = False) -> int:
         """Number of keys (holding ``role``, when given)."""
-        return sum(1 for k in self.list()
+        return sum(1 for k in self.list_keys()
                    if (include_revoked or k.revoked_at is None)
                    and (role is None or role in k.roles))

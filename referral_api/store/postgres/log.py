@@ -30,10 +30,8 @@ decision returned unlogged.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -41,21 +39,31 @@ from psycopg.rows import dict_row
 
 from referral_api.enums import CHANNELS, FEEDBACK_OUTCOMES
 from referral_api.store.canonical import GENESIS_HASH, canonical_json, chain_hash
+from referral_api.store.interface import (
+    DEFAULT_QUERY_TIMEOUT_MS,
+    IDEMPOTENCY_HOURS,
+    IdempotencyConflict,
+    LogUnavailable,
+    NewDecision,
+    NewFeedback,
+    QueryTimeout,
+    StoreHealth,
+    UnknownDecision,
+)
+from referral_api.store.postgres import queries
 from referral_api.store.postgres.db import LazyPool, redact
-from referral_api.store.sqlite.db import utc_timestamp
+from referral_api.store.postgres.verify import verify_chain
+from referral_api.store.query_args import normalize_filters
+from referral_api.store.records import access_entry, decision_record, feedback_item, scenario_id
 from referral_api.store.sqlite.log import (
     ACCESS_COLUMNS,
     DECISION_COLUMNS,
     FEEDBACK_COLUMNS,
-    IDEMPOTENCY_HOURS,
     JTI_RETENTION_SECONDS,
     VERIFY_CHUNK,
-    IdempotencyConflict,
-    LogUnavailable,
-    NewDecision,
-    decision_record,
-    feedback_item,
+    utc_now,
 )
+from referral_api.store.timestamps import utc_timestamp
 
 T = TypeVar("T")
 
@@ -93,17 +101,6 @@ _INSERT_IDEMPOTENCY = _insert_sql(
     "idempotency", ("client", "key", "body_sha256", "decision_id", "created_at"))
 
 
-def _scenario_id(output: dict) -> str | None:
-    scenario = output.get("scenario")
-    if isinstance(scenario, dict):
-        return scenario.get("id")
-    return scenario if isinstance(scenario, str) else None
-
-
-def _feedback_field(feedback: dict, camel: str, snake: str) -> Any:
-    return feedback.get(camel, feedback.get(snake))
-
-
 def lock_chain(conn: psycopg.Connection, chain: str) -> None:
     """Take the chain's advisory lock until the end of the current transaction."""
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()), %s)",
@@ -119,16 +116,26 @@ def chain_head(conn: psycopg.Connection, table: str) -> tuple[int, str]:
 
 
 class PostgresDecisionLog:
-    """The decision log on a PostgreSQL database given by URL; one pool per process.
+    """:class:`~referral_api.store.interface.DecisionLog` on a PostgreSQL database given by
+    URL; one connection pool per process.
 
-    ``read_timeout_ms`` bounds every audit read (``SET LOCAL statement_timeout``); a read
-    stopped by it raises :class:`LogUnavailable` with ``timed_out = True``.
+    ``query_timeout_ms`` bounds every audit read (``SET LOCAL statement_timeout``): a read
+    stopped by it raises :class:`QueryTimeout`. ``clock`` gives the times recorded in the
+    chains (tests pass a fake one).
     """
 
-    def __init__(self, url: str, *, pool_max: int = 4, read_timeout_ms: int = 3000):
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_max: int = 4,
+        query_timeout_ms: int = DEFAULT_QUERY_TIMEOUT_MS,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
         self.url = url
         self.pool = LazyPool(url, max_size=pool_max)
-        self.read_timeout_ms = read_timeout_ms
+        self.query_timeout_ms = query_timeout_ms
+        self.clock = clock
 
     def __repr__(self) -> str:
         return f"PostgresDecisionLog({redact(self.url)!r})"
@@ -144,10 +151,8 @@ class PostgresDecisionLog:
         # connection, canceling statement due to statement timeout): no patient data, as
         # every value is sent as a parameter, never inside the SQL text.
         sqlstate = getattr(exc, "sqlstate", None)
-        error = LogUnavailable(f"{what}: {type(exc).__name__}"
-                               + (f" [{sqlstate}]" if sqlstate else ""))
-        error.timed_out = sqlstate == "57014"  # type: ignore[attr-defined]
-        return error
+        return LogUnavailable(f"{what}: {type(exc).__name__}"
+                              + (f" [{sqlstate}]" if sqlstate else ""))
 
     def _write(self, what: str, fn: Callable[[psycopg.Connection], T]) -> T:
         """Run ``fn`` in one transaction on a pooled connection; LogUnavailable on any
@@ -160,15 +165,26 @@ class PostgresDecisionLog:
 
     def _read(self, what: str, fn: Callable[..., T], *args: Any,
               timeout_ms: int | None = None) -> T:
-        """Run ``fn(conn, *args)`` in one read transaction, bounded by ``timeout_ms``."""
+        """Run ``fn(conn, *args)`` in one read transaction (one snapshot), each statement
+        bounded by ``timeout_ms`` (:class:`QueryTimeout` when exceeded)."""
         try:
             with self.pool.connection() as conn, conn.transaction():
                 if timeout_ms is not None:
-                    # SET LOCAL takes no parameters: the value is an int we formatted.
+                    # SET LOCAL ends with the transaction, so a pooled connection never keeps
+                    # the limit. It takes no parameters: the value is an int formatted here.
                     conn.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
                 return fn(conn, *args)
+        except psycopg.errors.QueryCanceled as exc:
+            if timeout_ms is None:
+                raise self._unavailable(exc, what) from exc
+            raise QueryTimeout(int(timeout_ms)) from None
         except psycopg.Error as exc:
             raise self._unavailable(exc, what) from exc
+
+    def _audit(self, fn: Callable[..., T], *args: Any) -> T:
+        """An audit read under the store's time limit."""
+        return self._read("the decision log cannot be read", fn, *args,
+                          timeout_ms=self.query_timeout_ms)
 
     # -- decisions ------------------------------------------------------------------------
 
@@ -202,7 +218,7 @@ class PostgresDecisionLog:
             "SELECT seq, hash, created_at FROM decisions ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         seq, prev_hash, last_created = head if head else (0, GENESIS_HASH, "")
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock()
         # created_at never goes backwards along the chain, whatever the hosts' clocks say.
         created_at = max(utc_timestamp(now), last_created)
         if any(new.idempotency_key is not None for new in news):
@@ -228,7 +244,7 @@ class PostgresDecisionLog:
                 "region": new.output.get("region", new.input.get("region")),
                 "appropriateness": new.output.get("appropriateness"),
                 "urgency": new.output.get("urgency"),
-                "scenario": _scenario_id(new.output),
+                "scenario": scenario_id(new.output),
                 "ruleset_version": new.ruleset_version,
                 "ruleset_sha256": new.ruleset_sha256,
                 "engine_version": new.engine_version,
@@ -308,30 +324,11 @@ class PostgresDecisionLog:
 
     def get(self, decision_id: str) -> dict | None:
         """The full record (feedback oldest first, chain), or None."""
-        return self._read("the decision log cannot be read", self._get, decision_id)
+        return self._audit(self._get, decision_id)
 
     def find_by_order(self, hook_instance: str, order_ref: str) -> dict | None:
         """The decision already made for this CDS Hooks ``hookInstance`` and ServiceRequest."""
-        return self._read("the decision log cannot be read", self._find_order,
-                          hook_instance, order_ref)
-
-    def find_idempotent(
-        self, client: str, key: str, max_age_hours: float = IDEMPOTENCY_HOURS
-    ) -> tuple[str, dict] | None:
-        """``(body_sha256, record)`` stored for this client's key within the window, or None."""
-        cutoff = utc_timestamp(dt.datetime.now(dt.UTC) - dt.timedelta(hours=max_age_hours))
-
-        def find(conn: psycopg.Connection) -> tuple[str, dict] | None:
-            stored = conn.execute(
-                "SELECT body_sha256, decision_id FROM idempotency "
-                "WHERE client = %s AND key = %s AND created_at >= %s", [client, key, cutoff],
-            ).fetchone()
-            if stored is None:
-                return None
-            record = self._get(conn, stored[1])
-            return None if record is None else (stored[0], record)
-
-        return self._read("the decision log cannot be read", find)
+        return self._audit(self._find_order, hook_instance, order_ref)
 
     def head(self) -> dict:
         """The anchor an auditor saves: ``{"count": n, "head": hash}`` of the decision chain."""
@@ -340,17 +337,17 @@ class PostgresDecisionLog:
             count, head = chain_head(conn, "decisions")
             return {"count": count, "head": head}
 
-        return self._read("the decision log cannot be read", read)
+        return self._audit(read)
 
     # -- feedback -------------------------------------------------------------------------
 
-    def append_feedback(self, decision_id: str, feedback: dict, client: str) -> dict:
-        """Append CDS Hooks feedback to a decision; return the stored entry.
+    def append_feedback(self, decision_id: str, feedback: NewFeedback, client: str) -> dict:
+        """Append feedback to a decision; return the stored entry.
 
-        KeyError for an unknown decision, ValueError for a bad outcome, LogUnavailable when
-        it cannot be committed.
+        :class:`UnknownDecision` for an unknown decision, ValueError for a bad outcome,
+        LogUnavailable when it cannot be committed.
         """
-        outcome = feedback.get("outcome")
+        outcome = feedback.outcome
         if outcome not in FEEDBACK_OUTCOMES:
             raise ValueError(f"outcome must be one of {FEEDBACK_OUTCOMES}")
 
@@ -358,20 +355,17 @@ class PostgresDecisionLog:
             known = conn.execute("SELECT seq, created_at FROM decisions WHERE decision_id = %s",
                                  [decision_id]).fetchone()
             if known is None:
-                raise KeyError(decision_id)
+                raise UnknownDecision(decision_id)
             lock_chain(conn, "feedback")
             seq, prev_hash = chain_head(conn, "feedback")
             row = _chain_row({
                 "seq": seq + 1,
                 "decision_id": decision_id,
                 "outcome": outcome,
-                "override_reason_json": _json_or_none(
-                    _feedback_field(feedback, "overrideReason", "override_reason")),
-                "accepted_suggestions_json": _json_or_none(
-                    _feedback_field(feedback, "acceptedSuggestions", "accepted_suggestions")),
-                "outcome_timestamp": _feedback_field(
-                    feedback, "outcomeTimestamp", "outcome_timestamp"),
-                "received_at": utc_timestamp(),
+                "override_reason_json": _json_or_none(feedback.override_reason),
+                "accepted_suggestions_json": _json_or_none(feedback.accepted_suggestions),
+                "outcome_timestamp": feedback.outcome_timestamp,
+                "received_at": utc_timestamp(self.clock()),
                 "client": client,
                 "prev_hash": prev_hash,
             })
@@ -387,7 +381,7 @@ class PostgresDecisionLog:
 
     # -- access log, JWT replay, failed authentications, readiness ------------------------
 
-    def record_access(self, actor: str, action: str, target: dict) -> None:
+    def record_access(self, actor: str, action: str, target: Mapping[str, Any]) -> None:
         """Append who read what (``target``: ids or the query) to the access-log chain."""
 
         def write(conn: psycopg.Connection) -> None:
@@ -395,10 +389,10 @@ class PostgresDecisionLog:
             seq, prev_hash = chain_head(conn, "access_log")
             conn.execute(_INSERT_ACCESS, _chain_row({
                 "seq": seq + 1,
-                "at": utc_timestamp(),
+                "at": utc_timestamp(self.clock()),
                 "actor": actor,
                 "action": action,
-                "target_json": canonical_json(target).decode("utf-8"),
+                "target_json": canonical_json(dict(target)).decode("utf-8"),
                 "prev_hash": prev_hash,
             }))
 
@@ -413,19 +407,9 @@ class PostgresDecisionLog:
                     _ACCESS_SELECT + " WHERE seq < %s ORDER BY seq DESC LIMIT %s",
                     [before_seq if before_seq is not None else 2**63 - 1, limit],
                 ).fetchall()
-            return [
-                {
-                    "seq": r["seq"],
-                    "at": r["at"],
-                    "actor": r["actor"],
-                    "action": r["action"],
-                    "target": json.loads(r["target_json"]),
-                    "chain": {"seq": r["seq"], "prev_hash": r["prev_hash"], "hash": r["hash"]},
-                }
-                for r in rows
-            ]
+            return [access_entry(r) for r in rows]
 
-        return self._read("the access log cannot be read", read)
+        return self._audit(read)
 
     def seen_jti(self, iss: str, jti: str, exp: int) -> bool:
         """Record a JWT ``jti``; True when it was already recorded (a replay), by any host.
@@ -436,7 +420,7 @@ class PostgresDecisionLog:
 
         def write(conn: psycopg.Connection) -> bool:
             conn.execute("DELETE FROM jwt_seen WHERE exp < %s",
-                         [int(time.time()) - JTI_RETENTION_SECONDS])
+                         [int(self.clock().timestamp()) - JTI_RETENTION_SECONDS])
             cur = conn.execute(
                 "INSERT INTO jwt_seen (iss, jti, exp) VALUES (%s, %s, %s) "
                 "ON CONFLICT DO NOTHING", [iss, jti, int(exp)])
@@ -483,45 +467,46 @@ class PostgresDecisionLog:
 
         self._read("the database is not reachable", check)
 
+    def health(self) -> StoreHealth:
+        """``database``: writable | unavailable (:meth:`ping`). Disk room is the database
+        server's concern (its own monitoring), not something an app host can see."""
+        try:
+            self.ping()
+        except LogUnavailable:
+            return StoreHealth(ready=False, checks={"database": "unavailable"})
+        return StoreHealth(ready=True, checks={"database": "writable"})
+
     # -- audit reads (see referral_api/store/postgres/queries.py) -------------------------
 
     def query(
-        self, filters: dict | None, limit: int = 50, cursor: str | None = None
+        self, filters: Mapping[str, Any] | None, limit: int = 50, cursor: str | None = None
     ) -> tuple[list[dict], str | None]:
-        """A page of records, newest first, and the next cursor (None on the last page)."""
-        from referral_api.store.postgres import queries
+        """A page of records, newest first, and the next cursor (None on the last page).
 
-        prepared = queries.prepare_query(filters, limit, cursor)
-        return self._read("the decision log cannot be read", queries.query, prepared,
-                          timeout_ms=self.read_timeout_ms)
-
-    def iter_records(self, filters: dict | None) -> Iterator[dict]:
-        """Every matching record, oldest first; constant memory, one short read per chunk.
-
-        Filters are validated before the first record (ValueError).
+        ValueError for invalid filters, limit or cursor (before any connection is taken).
         """
-        from referral_api.store.postgres import queries
+        prepared = queries.prepare_query(filters, limit, cursor)
+        return self._audit(queries.query, prepared)
 
-        normalized = queries.normalize_filters(filters)
-        return self._iter_records(queries, normalized)
+    def iter_records(self, filters: Mapping[str, Any] | None) -> Iterator[dict]:
+        """Every matching record, oldest first; constant memory, one short read per chunk,
+        each under the time limit. Filters are validated before this returns (ValueError).
+        """
+        return self._iter_records(normalize_filters(filters))
 
-    def _iter_records(self, queries: Any, normalized: dict) -> Iterator[dict]:
+    def _iter_records(self, normalized: dict) -> Iterator[dict]:
         last_seq = 0
         while True:
-            records = self._read("the decision log cannot be read", queries.export_chunk,
-                                 normalized, last_seq, timeout_ms=self.read_timeout_ms)
+            records = self._audit(queries.export_chunk, normalized, last_seq)
             yield from records
             if len(records) < queries.EXPORT_CHUNK:
                 return
             last_seq = records[-1]["chain"]["seq"]
 
-    def stats(self, filters: dict | None, group_by: Sequence[str]) -> dict:
+    def stats(self, filters: Mapping[str, Any] | None, group_by: Sequence[str]) -> dict:
         """Counts and override rates grouped by ``group_by`` (as the SQLite log)."""
-        from referral_api.store.postgres import queries
-
         prepared = queries.prepare_stats(filters, group_by)
-        return self._read("the decision log cannot be read", queries.stats, prepared,
-                          timeout_ms=self.read_timeout_ms)
+        return self._audit(queries.stats, prepared)
 
     # -- verification ---------------------------------------------------------------------
 
@@ -542,8 +527,6 @@ class PostgresDecisionLog:
 
     def verify(self, expect_head: str | None = None, expect_count: int | None = None) -> dict:
         """Walk every chain, exactly as the SQLite log does (same report shape)."""
-        from referral_api.store.postgres.verify import verify_chain
-
         return {
             "decisions": verify_chain("decisions", self._iter_rows("decisions"),
                                       expect_head, expect_count),

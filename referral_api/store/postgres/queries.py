@@ -24,17 +24,17 @@ import psycopg
 from psycopg.rows import dict_row
 
 from referral_api.enums import FEEDBACK_OUTCOMES
-from referral_api.store.sqlite.log import DECISION_COLUMNS, FEEDBACK_COLUMNS, decision_record
-from referral_api.store.sqlite.queries import (
-    EQUALITY_FILTERS,
-    EXPORT_CHUNK,
-    GROUP_FIELDS,
-    MAX_LIMIT,
-    _merge,
+from referral_api.store.interface import EQUALITY_FILTERS
+from referral_api.store.query_args import (
+    check_group_by,
+    check_limit,
     decode_cursor,
     encode_cursor,
     normalize_filters,
 )
+from referral_api.store.records import decision_record
+from referral_api.store.sqlite.log import DECISION_COLUMNS, FEEDBACK_COLUMNS
+from referral_api.store.sqlite.queries import EXPORT_CHUNK, GROUP_EXPRESSIONS, MAX_SEQ, _merge
 
 __all__ = ["EXPORT_CHUNK", "export_chunk", "normalize_filters", "prepare_query",
            "prepare_stats", "query", "stats"]
@@ -45,7 +45,7 @@ _HAS_FEEDBACK = "EXISTS (SELECT 1 FROM feedback_latest fl WHERE fl.decision_seq 
 #: Grouped expressions (``left`` is ``substr`` on text, as SQLite's).
 _GROUP_SQL = {name: expr.replace("substr(d.created_at, 1, 10)", "left(d.created_at, 10)")
               .replace("substr(d.created_at, 1, 7)", "left(d.created_at, 7)")
-              for name, expr in GROUP_FIELDS.items()}
+              for name, expr in GROUP_EXPRESSIONS.items()}
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,7 @@ class PreparedStats:
 def prepare_query(filters: Mapping[str, Any] | None, limit: int,
                   cursor: str | None) -> PreparedQuery:
     """Validate before any connection is taken (ValueError → 422)."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    check_limit(limit)
     normalized = normalize_filters(filters)
     before = decode_cursor(cursor, normalized) if cursor else None
     return PreparedQuery(normalized, limit, before)
@@ -77,17 +76,11 @@ def prepare_query(filters: Mapping[str, Any] | None, limit: int,
 
 def prepare_stats(filters: Mapping[str, Any] | None, group_by: Sequence[str]) -> PreparedStats:
     """Validate a statistics request (ValueError → 422)."""
-    fields = list(group_by)
-    unknown = [f for f in fields if f not in GROUP_FIELDS]
-    if unknown:
-        raise ValueError(f"cannot group by {unknown}; allowed: {list(GROUP_FIELDS)}")
-    if len(set(fields)) != len(fields):
-        raise ValueError("group_by lists a field twice")
-    return PreparedStats(normalize_filters(filters), fields)
+    return PreparedStats(normalize_filters(filters), check_group_by(group_by))
 
 
 def _seq_bounds(conn: psycopg.Connection, filters: Mapping[str, Any]) -> tuple[int, int] | None:
-    low, high = 1, 2**63 - 1
+    low, high = 1, MAX_SEQ
     if "since" in filters:
         row = conn.execute(
             "SELECT seq FROM decisions WHERE created_at >= %s ORDER BY created_at, seq LIMIT 1",
