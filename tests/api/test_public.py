@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import auth
 
 
@@ -70,6 +72,7 @@ def test_failed_authentication_is_rate_limited_not_before_20(client) -> None:
     assert 429 in statuses[20:]
 
 
+@pytest.mark.sqlite_only  # alters or fills the SQLite file itself
 def test_ready_is_503_when_the_disk_is_full(app, monkeypatch) -> None:
     """A full disk still lets a write transaction open: free space is checked as well."""
     from types import SimpleNamespace

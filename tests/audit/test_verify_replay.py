@@ -66,6 +66,7 @@ def _tampered_client(app, tmp_path: Path, sql: list[str]):
     # A record deleted in the middle: the one after the gap is the first bad record.
     (["DELETE FROM decisions WHERE seq = 4"], 4, 3, "removed"),
 ])
+@pytest.mark.sqlite_only  # alters or fills the SQLite file itself
 def test_verify_detects_edits_and_deletions(app, client, auditor_headers, varied, tmp_path, sql,
                                             bad_index, checked, reason) -> None:
     copy = _tampered_client(app, tmp_path, sql)
@@ -79,6 +80,7 @@ def test_verify_detects_edits_and_deletions(app, client, auditor_headers, varied
     copy.extensions["referral_api"].log.close()
 
 
+@pytest.mark.sqlite_only  # alters or fills the SQLite file itself
 def test_verify_detects_a_cut_tail_only_with_an_anchor(app, client, auditor_headers, varied,
                                                       tmp_path) -> None:
     anchor = verify(client, auditor_headers)
@@ -93,6 +95,7 @@ def test_verify_detects_a_cut_tail_only_with_an_anchor(app, client, auditor_head
     copy.extensions["referral_api"].log.close()
 
 
+@pytest.mark.sqlite_only  # alters or fills the SQLite file itself
 def test_verify_reports_feedback_and_access_log_chains(app, svc, auditor_headers, varied,
                                                        tmp_path) -> None:
     svc.log.append_feedback(varied[4]["decision_id"], NewFeedback("accepted"), "ehr")

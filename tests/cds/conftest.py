@@ -45,9 +45,10 @@ def build_cds_app(tmp_path: Path, **overrides: Any) -> Any:
 
 
 @pytest.fixture
-def cds_app(tmp_path: Path, clients_file: Path) -> Iterator[Any]:
-    """Public URL, CORS origin and the spec's example issuer configured."""
-    app = build_cds_app(tmp_path, PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients_file),
+def cds_app(tmp_path: Path, clients_file: Path, database: str) -> Iterator[Any]:
+    """Public URL, CORS origin and the spec's example issuer configured (on each backend)."""
+    app = build_cds_app(tmp_path, DATABASE=database, PUBLIC_URL=PUBLIC_URL,
+                        CDS_CLIENTS=str(clients_file),
                         CORS_ORIGINS=[EHR_ORIGIN])
     yield app
     app.extensions["referral_api"].log.close()
