@@ -11,8 +11,11 @@ from referral_api.config import load_settings
 def apply_roles(url: str, app_role: str, owner_role: str | None, create: bool,
                 print_only: bool) -> None:
     """Grant ``app_role`` INSERT/SELECT on the log tables (and hand the tables to
-    ``owner_role``); with ``create``, create the roles first; with ``print_only``, print
-    the SQL for a DBA instead of running it."""
+    ``owner_role``); with ``create``, create the roles when missing (the application role's
+    password, if any, from ``REFERRAL_API_APP_ROLE_PASSWORD``); with ``print_only``, print
+    the SQL for a DBA instead of running it (the password as a placeholder)."""
+    import os
+
     import psycopg
 
     from referral_api.store.postgres.db import connect
@@ -22,7 +25,10 @@ def apply_roles(url: str, app_role: str, owner_role: str | None, create: bool,
         schema = conn.execute("SELECT current_schema()").fetchone()
         text = roles_sql(app_role, owner_role, schema=schema[0] if schema else "public")
         if create:
-            text = create_roles_sql(app_role, owner_role) + text
+            password = os.environ.get("REFERRAL_API_APP_ROLE_PASSWORD") or None
+            if print_only and password is not None:
+                password = "<password>"  # never print a secret  # noqa: S105
+            text = create_roles_sql(app_role, owner_role, password) + text
         if print_only:
             click.echo(text, nl=False)
             return

@@ -139,14 +139,21 @@ def roles_sql(app_role: str, owner_role: str | None = None, schema: str = "publi
 
 def create_roles_sql(app_role: str, owner_role: str | None = None,
                      app_password: str | None = None) -> str:
-    """``CREATE ROLE`` statements for the owner (NOLOGIN unless given a password by the
-    operator later) and the application role (LOGIN)."""
+    """Statements creating the owner role (NOLOGIN) and the application role (LOGIN) when
+    they do not exist yet; idempotent. With ``app_password`` the application role's password
+    is (re)set as well."""
+
+    def ensure(role: str, options: str) -> str:
+        create = sql.SQL("CREATE ROLE {} " + options).format(sql.Identifier(role))
+        return ("DO $referral$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+                + sql.Literal(role).as_string(None) + ") THEN "
+                + create.as_string(None) + "; END IF; END $referral$")
+
     parts = []
     if owner_role:
-        parts.append(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(owner_role)))
-    if app_password is None:
-        parts.append(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(app_role)))
-    else:
-        parts.append(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-            sql.Identifier(app_role), sql.Literal(app_password)))
-    return ";\n".join(p.as_string(None) for p in parts) + ";\n"
+        parts.append(ensure(owner_role, "NOLOGIN"))
+    parts.append(ensure(app_role, "LOGIN"))
+    if app_password is not None:
+        parts.append(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+            sql.Identifier(app_role), sql.Literal(app_password)).as_string(None))
+    return ";\n".join(parts) + ";\n"
