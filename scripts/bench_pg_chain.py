@@ -26,13 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from referral_api.store.postgres import log as pg_log  # noqa: E402
-from referral_api.store.postgres.db import connect  # noqa: E402
-from referral_api.store.postgres.migrations import migrate  # noqa: E402
-from tests.backends import start_private_cluster, with_schema  # noqa: E402
-from tests.factories import make_new  # noqa: E402
+from referral_api.store.postgres import log as pg_log
+from referral_api.store.postgres.db import connect
+from referral_api.store.postgres.migrations import migrate
+from tests.backends import start_private_cluster, with_schema
+from tests.factories import make_new
 
 
 def _row_lock(conn: psycopg.Connection, chain: str) -> None:
