@@ -10,7 +10,11 @@ and p99 latency of one append (lock wait + insert + durable commit):
 - ``advisory``: ``pg_advisory_xact_lock`` then read the head (what the log does);
 - ``row``: a chain-head row locked and rewritten by every append (``UPDATE … SET n = n + 1``),
   the usual alternative;
-- ``advisory-batch8``: group commit, 8 decisions per transaction (``append_many``).
+- ``advisory-batch8``: group commit, 8 decisions per transaction (``append_many``; its
+  latencies are those of a batch).
+
+The WAL written per decision is also reported: unlike the rates it does not depend on how
+busy the machine is.
 
 Every run ends by verifying the chain. Bounded: a few seconds per configuration, loopback.
 """
@@ -71,6 +75,8 @@ def run(url: str, mechanism: str, processes: int, seconds: float) -> dict:
         conn.execute("CREATE TABLE bench_chain_heads (chain TEXT PRIMARY KEY, n BIGINT)")
         conn.execute("INSERT INTO bench_chain_heads VALUES ('decisions', 0)")
         conn.commit()
+    with connect(url, autocommit=True) as conn:
+        wal_before = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
     ctx = multiprocessing.get_context("fork")
     start, queue = ctx.Barrier(processes + 1), ctx.Queue()
     procs = [ctx.Process(target=_writer, args=(target, mechanism, seconds, start, queue))
@@ -82,6 +88,9 @@ def run(url: str, mechanism: str, processes: int, seconds: float) -> dict:
     for p in procs:
         p.join()
     total = sum(r[0] for r in results)
+    with connect(url, autocommit=True) as conn:
+        wal = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)",
+                           [wal_before]).fetchone()[0]
     latencies = sorted(x for r in results for x in r[1])
     log = pg_log.PostgresDecisionLog(target)
     report = log.verify()["decisions"]
@@ -93,6 +102,9 @@ def run(url: str, mechanism: str, processes: int, seconds: float) -> dict:
         "mechanism": mechanism, "processes": processes, "per_s": total / seconds,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000, "chain_ok": report["ok"],
+        # WAL written per decision (the warm-up appends included): independent of the
+        # machine's load, unlike the rates.
+        "wal_bytes": float(wal) / (total + processes * (8 if "batch8" in mechanism else 1)),
     }
 
 
@@ -107,12 +119,14 @@ def main() -> None:
         cluster = start_private_cluster()
         url = cluster.url
     try:
-        print(f"{'mechanism':<18}{'hosts':>6}{'decisions/s':>13}{'p50 ms':>9}{'p99 ms':>9}")
+        print(f"{'mechanism':<18}{'hosts':>6}{'decisions/s':>13}{'p50 ms':>9}{'p99 ms':>9}"
+              f"{'WAL B/decision':>16}")
         for mechanism in ("advisory", "row", "advisory-batch8"):
             for processes in (1, 2, 3):
                 r = run(url, mechanism, processes, args.seconds)
                 print(f"{r['mechanism']:<18}{r['processes']:>6}{r['per_s']:>13.0f}"
-                      f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}", flush=True)
+                      f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['wal_bytes']:>16.0f}",
+                      flush=True)
     finally:
         if cluster is not None:
             cluster.destroy()
