@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from marshmallow import ValidationError
 
@@ -109,7 +109,7 @@ class CdsState:
 
 @bp.record_once
 def _set_up(state: BlueprintSetupState) -> None:
-    app: Flask = state.app
+    app = state.app
     svc = app.extensions["referral_api"]
     path = svc.settings.cds_clients
     # A broken clients file stops start-up: better than silently refusing every EHR.

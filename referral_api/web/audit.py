@@ -192,7 +192,7 @@ def audit_index() -> Any:
                           {"filters": parsed.filters, "cursor": cursor, "returned": len(items)})
     else:
         status = 422
-    args = parsed.query_args()
+    args: dict[str, Any] = parsed.query_args()
     return render_template(
         "web/audit/index.html",
         parsed=parsed,
