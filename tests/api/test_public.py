@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import auth
+from tests.factories import auth
 
 
 def test_health_and_ready(client) -> None:
@@ -14,10 +14,8 @@ def test_health_and_ready(client) -> None:
     assert body["ruleset_in_force"] == "2026.1.0"
 
 
-def test_ready_is_503_when_database_unwritable(tmp_path) -> None:
-    from tests.conftest import make_app
-
-    app = make_app(tmp_path, DATABASE=str(tmp_path / "missing-dir" / "x.sqlite"))
+def test_ready_is_503_when_database_unwritable(make_app, tmp_path) -> None:
+    app = make_app(DATABASE=str(tmp_path / "missing-dir" / "x.sqlite"))
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["database"] == "unavailable"

@@ -11,7 +11,6 @@ import pytest
 
 from referral_api.audit.export import CSV_COLUMNS, csv_row, iter_export
 from referral_api.store.interface import NewFeedback
-from tests.audit.conftest import actions, bulk_append
 
 
 def export(client, headers, **params):
@@ -96,12 +95,12 @@ def _peak_while_exporting(svc, fmt: str) -> int:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "ndjson"])
-def test_export_memory_does_not_grow_with_the_log(svc, fmt) -> None:
+def test_export_memory_does_not_grow_with_the_log(svc, fmt, bulk_append) -> None:
     """Peak memory exporting 10 000 decisions stays that of exporting 1 000 (chunked reads,
     one record at a time); the 1 000 000-row figure is in docs/audit.md (scripts/bench_audit)."""
-    bulk_append(svc, 1000)
+    bulk_append(1000)
     small = _peak_while_exporting(svc, fmt)
-    bulk_append(svc, 9000)
+    bulk_append(9000)
     large = _peak_while_exporting(svc, fmt)
     assert large < small * 1.5 + 256 * 1024, (small, large)
 
@@ -170,7 +169,7 @@ def test_stats_bad_group_by_is_422(client, auditor_headers, group_by) -> None:
     assert "group_by" in response.get_json()["errors"]
 
 
-def test_stats_read_is_recorded(client, svc, auditor_headers, varied) -> None:
+def test_stats_read_is_recorded(client, svc, auditor_headers, varied, access_actions) -> None:
     stats(client, auditor_headers, group_by="day")
-    assert actions(svc)[-1] == "decision_stats"
+    assert access_actions()[-1] == "decision_stats"
     assert svc.log.access_log(limit=1)[0]["target"]["group_by"] == ["day"]

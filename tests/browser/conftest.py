@@ -18,7 +18,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from referral_api.config import PROJECT_ROOT
-from tests.conftest import make_app
+from tests.factories import build_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -73,7 +73,7 @@ def chromium() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The real app on a temporary database, served by werkzeug in a background thread."""
-    app = make_app(tmp_path_factory.mktemp("browser-db"))
+    app = build_app(tmp_path_factory.mktemp("browser-db"))
     store = app.extensions["referral_api"].keys
     keys = {role: store.create([role], f"browser-{role}")[1]
             for role in ("evaluator", "clinician", "auditor", "admin")}
