@@ -9,6 +9,7 @@ from __future__ import annotations
 from referral_api.config import Settings
 from referral_api.store.interface import DEFAULT_QUERY_TIMEOUT_MS, Store
 from referral_api.store.sqlite import SQLiteStore
+from referral_api.store.sqlite.log import utc_now
 
 __all__ = ["open_store", "query_timeout_ms"]
 
@@ -24,4 +25,7 @@ def open_store(settings: Settings) -> Store:
     A further backend is added here, chosen by the form of ``settings.database`` (e.g. a
     ``postgresql://`` URL), and imported only when chosen.
     """
-    return SQLiteStore(settings.database, query_timeout_ms=query_timeout_ms(settings))
+    # ``CLOCK`` (tests only, through ``create_app(test_config)``): the time the chains record.
+    clock = settings.extra.get("CLOCK") or utc_now
+    return SQLiteStore(settings.database, query_timeout_ms=query_timeout_ms(settings),
+                       clock=clock)
