@@ -19,12 +19,14 @@ from flask import Blueprint, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from marshmallow import ValidationError
 
+from referral_api.enums import EVALUATOR
 from referral_api.store.interface import NewFeedback
 
 from ..auth import (
     Principal,
     authenticate_api_key,
     authorize,
+    bearer_token,
     check_not_throttled,
     record_auth_failure,
     unauthorized,
@@ -41,7 +43,7 @@ bp = Blueprint("cds", __name__)
 
 EXTENSION = "referral_api.cds"
 CHANNEL = "cds-hooks"
-ROLE = "evaluator"
+ROLE = EVALUATOR  # CDS Hooks clients act as evaluators
 
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
@@ -174,8 +176,7 @@ def _audience() -> str:
 def authenticate() -> Principal:
     """An evaluator API key or a registered client's JWT; 401 (or 403) otherwise."""
     check_not_throttled()
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    token = bearer_token() or ""
     if token and looks_like_jwt(token):
         clients = _state().clients
         if clients is None:
