@@ -299,7 +299,7 @@ def pg_migrated_url(pg_url: str) -> str:
 
 
 #: Suites whose tests run on both backends (a behaviour difference is a failing test).
-PARAMETRISED_SUITES = ("storage", "audit", "api", "cds", "cli", "postgres")
+PARAMETRISED_SUITES = ("store", "audit", "api", "cds", "cli", "postgres")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -335,6 +335,24 @@ def _open_log(database: str | Path, **kwargs: Any):
     from referral_api.store.sqlite.log import SQLiteDecisionLog
 
     return SQLiteDecisionLog(Path(database), **kwargs)
+
+
+@pytest.fixture
+def new_pg_database(pg_server: PostgresServer) -> Iterator[Any]:
+    """``new_pg_database()`` → the URL of another fresh, migrated schema (several apps in one
+    test each get their own, as each gets its own SQLite file); all dropped afterwards."""
+    from referral_api.store.postgres.db import connect
+    from referral_api.store.postgres.migrations import migrate
+
+    with contextlib.ExitStack() as stack:
+
+        def make() -> str:
+            url = stack.enter_context(pg_server.fresh_schema())
+            with connect(url) as conn:
+                migrate(conn)
+            return url
+
+        yield make
 
 
 @pytest.fixture

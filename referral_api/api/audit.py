@@ -226,7 +226,7 @@ def access_log() -> Response:
 
 # -- OpenAPI ------------------------------------------------------------------------------
 
-_SECURED = [{"bearer": []}, {"apiKey": []}]
+_SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
@@ -246,7 +246,7 @@ def _object(properties: dict[str, Any], required: list[str] | None = None) -> di
     return schema
 
 
-_CHAIN_RESULT = {
+_CHAIN_RESULT: dict[str, Any] = {
     "type": "object",
     "required": ["ok", "checked"],
     "properties": {

@@ -110,7 +110,10 @@ class ExportQuerySchema(AuditFilterSchema):
 class GroupBy(fields.String):
     """A comma-separated list of distinct ``group_by`` fields."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+    # A String on the wire (and in the OpenAPI document) that loads as a list of names.
+    def _deserialize(  # type: ignore[override]
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> list[str]:
         text = super()._deserialize(value, attr, data, **kwargs)
         names = [part.strip() for part in text.split(",") if part.strip()]
         unknown = [n for n in names if n not in GROUP_FIELDS]

@@ -15,16 +15,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from marshmallow import ValidationError
 
+from referral_api.enums import EVALUATOR
 from referral_api.store.interface import NewFeedback
 
 from ..auth import (
     Principal,
     authenticate_api_key,
     authorize,
+    bearer_token,
     check_not_throttled,
     record_auth_failure,
     unauthorized,
@@ -41,7 +43,7 @@ bp = Blueprint("cds", __name__)
 
 EXTENSION = "referral_api.cds"
 CHANNEL = "cds-hooks"
-ROLE = "evaluator"
+ROLE = EVALUATOR  # CDS Hooks clients act as evaluators
 
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
@@ -109,7 +111,7 @@ class CdsState:
 
 @bp.record_once
 def _set_up(state: BlueprintSetupState) -> None:
-    app: Flask = state.app
+    app = state.app
     svc = app.extensions["referral_api"]
     path = svc.settings.cds_clients
     # A broken clients file stops start-up: better than silently refusing every EHR.
@@ -174,8 +176,7 @@ def _audience() -> str:
 def authenticate() -> Principal:
     """An evaluator API key or a registered client's JWT; 401 (or 403) otherwise."""
     check_not_throttled()
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    token = bearer_token() or ""
     if token and looks_like_jwt(token):
         clients = _state().clients
         if clients is None:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from referral_api.clinical.vocabulary import Vocabulary
+from referral_api.enums import RATING_WORDS
 
 from .fhir import CPT_SYSTEM, LOINC_SYSTEM
 
@@ -43,12 +44,7 @@ _PAMA_RATING = {
     "usually_not_appropriate": "not-appropriate",
     "not_covered": "no-criteria-apply",
 }
-_VERDICT = {
-    "usually_appropriate": "usually appropriate",
-    "may_be_appropriate": "may be appropriate",
-    "usually_not_appropriate": "usually not appropriate",
-    "not_covered": "not covered by these adult criteria",
-}
+_VERDICT = {**RATING_WORDS, "not_covered": "not covered by these adult criteria"}
 _URGENCY = {
     "emergent": "emergent: image today",
     "urgent": "urgent: image within 7 days",
@@ -153,7 +149,7 @@ def indicator(record: Mapping[str, Any]) -> str:
     return "info"
 
 
-def _assumed_fields(record: Mapping[str, Any]) -> set[str]:
+def _assumed_fields(record: Mapping[str, Any]) -> set[str | None]:
     return {a.get("field") for a in record.get("assumptions") or () if isinstance(a, Mapping)}
 
 
@@ -196,9 +192,10 @@ def detail(record: Mapping[str, Any], vocabulary: Vocabulary) -> str:
     lines: list[str] = []
     requested = record["requested_procedure"]["code"]
     scenario = record.get("scenario") or {}
+    urgency = _URGENCY.get(str(record.get("urgency")), "?")
     lines.append(
         f"**{_VERDICT.get(record['appropriateness'], '?').capitalize()}**: "
-        f"{_label(vocabulary, requested)}. Urgency: {_URGENCY.get(record.get('urgency'), '?')}.")
+        f"{_label(vocabulary, requested)}. Urgency: {urgency}.")
     if scenario.get("title"):
         lines.append(f"\nScenario: {scenario['title']} (`{scenario.get('id', '')}`).")
     reasons = record.get("reasons") or ()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from referral_api.config import Settings
 from referral_api.store.interface import DEFAULT_QUERY_TIMEOUT_MS, Store
 from referral_api.store.sqlite import SQLiteStore
+from referral_api.store.sqlite.log import utc_now
 
 __all__ = ["open_store", "query_timeout_ms"]
 
@@ -25,9 +26,13 @@ def open_store(settings: Settings) -> Store:
     A ``postgresql://`` URL opens the PostgreSQL store (psycopg is imported only then); any
     other value is a SQLite file path.
     """
+    # ``CLOCK`` (tests only, through ``create_app(test_config)``): the time the chains record.
+    clock = settings.extra.get("CLOCK") or utc_now
     if isinstance(settings.database, str) and settings.database.startswith(
             ("postgresql://", "postgres://")):
         from referral_api.store.postgres import PostgresStore
 
-        return PostgresStore(settings.database, query_timeout_ms=query_timeout_ms(settings))
-    return SQLiteStore(settings.database, query_timeout_ms=query_timeout_ms(settings))
+        return PostgresStore(settings.database, query_timeout_ms=query_timeout_ms(settings),
+                             clock=clock)
+    return SQLiteStore(settings.database, query_timeout_ms=query_timeout_ms(settings),
+                       clock=clock)

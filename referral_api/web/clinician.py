@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from flask import abort, redirect, render_template, request, url_for
@@ -56,7 +57,8 @@ def _render_form(
     submission_id: str | None = None,
 ) -> tuple[str, int]:
     vocabulary = services().vocabulary
-    known = {"findings": vocabulary.findings, "contraindications": vocabulary.contraindications}
+    known: dict[str, Mapping[str, Any]] = {"findings": vocabulary.findings,
+                                           "contraindications": vocabulary.contraindications}
     ignored = [code for name, table in known.items()
                for code in values.lists.get(name, []) if code not in table]
     return (

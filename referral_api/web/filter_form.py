@@ -67,7 +67,8 @@ def parse_filters(args: Mapping[str, str]) -> AuditFilters:
     try:
         result.filters = _SCHEMA.load(given)
     except ValidationError as err:
-        result.filters = {k: v for k, v in err.valid_data.items() if k not in err.messages}
+        valid = err.valid_data if isinstance(err.valid_data, dict) else {}
+        result.filters = {k: v for k, v in valid.items() if k not in err.messages}
         for name, messages in err.normalized_messages().items():
             if name in CHOICES:
                 result.errors[name] = f"Choose one of: {', '.join(CHOICES[name])}."

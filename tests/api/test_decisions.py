@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import auth, lumbar_request
+from tests.factories import auth, lumbar_request
 
 PROBLEM = "application/problem+json"
 

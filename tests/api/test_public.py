@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import auth
+from tests.factories import auth
 
 
 def test_health_and_ready(client) -> None:
@@ -16,10 +16,8 @@ def test_health_and_ready(client) -> None:
     assert body["ruleset_in_force"] == "2026.1.0"
 
 
-def test_ready_is_503_when_database_unwritable(tmp_path) -> None:
-    from tests.conftest import make_app
-
-    app = make_app(tmp_path, DATABASE=str(tmp_path / "missing-dir" / "x.sqlite"))
+def test_ready_is_503_when_database_unwritable(make_app, tmp_path) -> None:
+    app = make_app(DATABASE=str(tmp_path / "missing-dir" / "x.sqlite"))
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["database"] == "unavailable"
@@ -72,7 +70,7 @@ def test_failed_authentication_is_rate_limited_not_before_20(client) -> None:
     assert 429 in statuses[20:]
 
 
-@pytest.mark.sqlite_only  # alters or fills the SQLite file itself
+@pytest.mark.sqlite_only  # fills the SQLite file's disk
 def test_ready_is_503_when_the_disk_is_full(app, monkeypatch) -> None:
     """A full disk still lets a write transaction open: free space is checked as well."""
     from types import SimpleNamespace

@@ -23,11 +23,10 @@ import json
 import logging
 import sqlite3
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import gunicorn_harness as harness
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -36,6 +35,7 @@ from werkzeug.test import EnvironBuilder
 from referral_api import SECURITY_HEADERS, auth
 from referral_api.config import MAX_BODY_BYTES
 from referral_api.store.sqlite.keys import SQLiteKeyStore as KeyStore
+from scripts import gunicorn_harness as harness
 from tests.cds.builders import (
     EXAMPLE_ISSUER,
     PUBLIC_URL,
@@ -44,7 +44,7 @@ from tests.cds.builders import (
     mint,
     service_request,
 )
-from tests.conftest import TEST_SECRET, lumbar_request, make_app
+from tests.factories import TEST_SECRET, lumbar_request
 
 PROBLEM = "application/problem+json"
 PATIENT_REF = "MRN-SECRET-42"
@@ -497,14 +497,12 @@ def test_request_id_from_the_client_cannot_inject_into_log_lines(client) -> None
 
 
 @pytest.fixture
-def cds_client(tmp_path: Path) -> Iterator[Any]:
+def cds_client(tmp_path: Path, make_app: Callable[..., Any]) -> Any:
     """The service trusting the CDS Hooks spec's example issuer (inline JWKS)."""
     clients = tmp_path / "cds-clients.json"
     clients.write_text(json.dumps({EXAMPLE_ISSUER: {
         "jwks": conformance("cds-hooks-2.0.1-example.jwks.json")}}), encoding="utf-8")
-    app = make_app(tmp_path, PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients))
-    yield app.test_client()
-    app.extensions["referral_api"].log.close()
+    return make_app(PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients)).test_client()
 
 
 def _tampered(key: Any) -> str:

@@ -8,7 +8,7 @@ import re
 
 from referral_api.audit.export import CSV_COLUMNS
 from referral_api.store.interface import NewFeedback
-from tests.web.conftest import sign_in
+from tests.web.pages import sign_in
 
 
 def seed(app, n: int = 3, channel: str = "api") -> list[dict]:

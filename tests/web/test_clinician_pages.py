@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from tests.web.conftest import (
+from tests.web.pages import (
     SUBMISSION_RE,
     cauda_equina_form,
     csrf_from,

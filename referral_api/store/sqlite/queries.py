@@ -280,15 +280,16 @@ def _merge(
     at = fields.index("feedback") if "feedback" in fields else None
     rows: list[tuple[tuple, int, float | None]] = []  # (group values, count, override rate)
     if feedback_filter in FEEDBACK_OUTCOMES:
-        chosen, rate = (overridden, 1.0) if feedback_filter == "overridden" else (accepted, 0.0)
+        chosen, fixed_rate = ((overridden, 1.0) if feedback_filter == "overridden"
+                              else (accepted, 0.0))
         for key, n in chosen.items():
             values = key if at is None else (*key[:at], feedback_filter, *key[at:])
-            rows.append((values, n, rate))
+            rows.append((values, n, fixed_rate))
     else:
         for key, n in counts.items():
             yes, no = overridden.get(key, 0), accepted.get(key, 0)
             if feedback_filter == "none" or at is not None:
-                split = [("none", n - yes - no, None)]
+                split: list[tuple[str, int, float | None]] = [("none", n - yes - no, None)]
                 if feedback_filter is None:
                     split += [("accepted", no, 0.0), ("overridden", yes, 1.0)]
                 for outcome, m, rate in split:

@@ -9,7 +9,7 @@ import pytest
 from referral_api.store.interface import NewFeedback
 from referral_api.store.sqlite import queries as audit_query
 from referral_api.store.sqlite.log import SQLiteDecisionLog
-from tests.storage.conftest import make_new, sample_output
+from tests.factories import make_new, sample_output
 
 DAY1 = dt.datetime(2026, 10, 31, 23, 59, 0, tzinfo=dt.UTC)
 DAY2 = dt.datetime(2026, 11, 1, 8, 0, 0, tzinfo=dt.UTC)

@@ -13,7 +13,6 @@ from referral_api.store.interface import LogUnavailable
 from referral_api.store.sqlite import keys as keys_module
 from referral_api.store.sqlite.keys import SQLiteKeyStore as KeyStore
 from referral_api.store.sqlite.log import SQLiteDecisionLog
-from tests.storage.conftest import raw
 
 
 @pytest.fixture
@@ -25,7 +24,9 @@ def store(log: SQLiteDecisionLog) -> KeyStore:
     return PostgresKeyStore(log.pool)
 
 
-def test_create_returns_token_once_and_stores_only_a_hash(store: KeyStore, db_path: Path) -> None:
+def test_create_returns_token_once_and_stores_only_a_hash(
+    store: KeyStore, db_path: Path, raw,
+) -> None:
     key, token = store.create(["auditor", "admin"], "Audit team")
     match = re.fullmatch(r"rk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})", token)
     assert match and match.group(1) == key.key_id

@@ -18,7 +18,6 @@ from referral_api.store.sqlite.migrations import (
     migrations,
     schema_version,
 )
-from tests.storage.conftest import raw
 
 EXPECTED_TABLES = {
     "decisions",
@@ -77,7 +76,7 @@ def _pragmas(conn: sqlite3.Connection) -> tuple:
     )
 
 
-def test_every_connection_gets_the_durability_pragmas(db_path: Path) -> None:
+def test_every_connection_gets_the_durability_pragmas(db_path: Path, raw) -> None:
     # synchronous: 2 = FULL.  Each connection must set it: it is not stored in the file.
     assert _pragmas(connect(db_path).conn) == ("wal", 2, 5000, 1)
     assert _pragmas(connect(db_path, busy_timeout_ms=1234).conn) == ("wal", 2, 1234, 1)
