@@ -299,7 +299,7 @@ def pg_migrated_url(pg_url: str) -> str:
 
 
 #: Suites whose tests run on both backends (a behaviour difference is a failing test).
-PARAMETRISED_SUITES = ("store", "audit", "api", "cds", "cli", "postgres")
+PARAMETRISED_SUITES = ("store", "audit", "api", "cds", "cli")
 
 
 def pytest_configure(config: pytest.Config) -> None:

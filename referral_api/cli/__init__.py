@@ -57,6 +57,7 @@ def init_db(no_admin_key: bool, app_role: str | None, owner_role: str | None,
     settings.db_dir.mkdir(parents=True, exist_ok=True)
     ensure_secret(settings.db_dir, settings.secret_key)
     store = open_store(settings)
+    click.get_current_context().call_on_close(store.close)
     applied = store.migrate()
     if applied:
         click.echo(f"database {store.describe()}: applied {', '.join(applied)}")

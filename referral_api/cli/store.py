@@ -12,6 +12,8 @@ from referral_api.store.interface import Store
 def open_existing_store() -> Store:
     """The configured store; a click error naming ``init-db`` when it was never created."""
     store = open_store(load_settings())
+    # Connections (a PostgreSQL pool's threads) are released when the command ends.
+    click.get_current_context().call_on_close(store.close)
     if not store.exists():
         raise click.ClickException(
             f"no database at {store.describe()}: run `referral-api init-db` first")

@@ -10,8 +10,8 @@ from referral_api.store.postgres.log import PostgresDecisionLog
 
 
 @pytest.fixture
-def open_log(pg_migrated_url: str) -> Iterator[Callable[..., PostgresDecisionLog]]:
-    """``open_log()`` → a new log on this test's schema: each one is a separate "host"
+def open_host(pg_migrated_url: str) -> Iterator[Callable[..., PostgresDecisionLog]]:
+    """``open_host()`` → a new log on this test's schema: each one is a separate "host"
     (its own pool). All are closed after the test."""
     opened: list[PostgresDecisionLog] = []
 
@@ -26,6 +26,6 @@ def open_log(pg_migrated_url: str) -> Iterator[Callable[..., PostgresDecisionLog
 
 
 @pytest.fixture
-def pg_log(open_log) -> PostgresDecisionLog:
+def pg_log(open_host) -> PostgresDecisionLog:
     """One PostgreSQL log on a fresh, migrated schema."""
-    return open_log()
+    return open_host()

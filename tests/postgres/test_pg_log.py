@@ -158,8 +158,8 @@ def test_hosts_appending_at_once_keep_one_gap_free_chain(pg_migrated_url: str) -
     assert seqs == list(range(1, PROCESSES * PER_PROCESS + 1))
 
 
-def test_idempotency_key_replayed_on_another_host(open_log) -> None:
-    host_a, host_b = open_log(), open_log()
+def test_idempotency_key_replayed_on_another_host(open_host) -> None:
+    host_a, host_b = open_host(), open_host()
     first, created = host_a.append(make_new(idempotency_key="key-1", body_sha256="s1"))
     again, created_again = host_b.append(make_new(idempotency_key="key-1", body_sha256="s1"))
     assert created and not created_again
@@ -168,8 +168,8 @@ def test_idempotency_key_replayed_on_another_host(open_log) -> None:
         host_b.append(make_new(idempotency_key="key-1", body_sha256="other"))
 
 
-def test_same_key_sent_to_several_hosts_at_once_makes_one_decision(open_log) -> None:
-    hosts = [open_log() for _ in range(4)]
+def test_same_key_sent_to_several_hosts_at_once_makes_one_decision(open_host) -> None:
+    hosts = [open_host() for _ in range(4)]
     with ThreadPoolExecutor(len(hosts)) as pool:
         results = list(pool.map(
             lambda log: log.append(make_new(idempotency_key="race", body_sha256="s")), hosts))
@@ -177,8 +177,8 @@ def test_same_key_sent_to_several_hosts_at_once_makes_one_decision(open_log) -> 
     assert sorted(created for _, created in results) == [False, False, False, True]
 
 
-def test_hook_instance_repeated_on_another_host(open_log) -> None:
-    host_a, host_b = open_log(), open_log()
+def test_hook_instance_repeated_on_another_host(open_host) -> None:
+    host_a, host_b = open_host(), open_host()
     first, _ = host_a.append(make_new(channel="cds-hooks", hook_instance="h-1",
                                       order_ref="ServiceRequest/1"))
     again, created = host_b.append(make_new(channel="cds-hooks", hook_instance="h-1",
@@ -187,16 +187,16 @@ def test_hook_instance_repeated_on_another_host(open_log) -> None:
     assert host_b.find_by_order("h-1", "ServiceRequest/1")["decision_id"] == first["decision_id"]
 
 
-def test_jti_used_on_one_host_is_refused_on_every_other(open_log) -> None:
-    hosts = [open_log() for _ in range(3)]
+def test_jti_used_on_one_host_is_refused_on_every_other(open_host) -> None:
+    hosts = [open_host() for _ in range(3)]
     with ThreadPoolExecutor(3) as pool:
         replays = list(pool.map(lambda log: log.seen_jti("https://ehr", "jti-9", 2**40), hosts))
     assert sorted(replays) == [False, True, True]
     assert hosts[0].seen_jti("https://ehr", "jti-9", 2**40) is True
 
 
-def test_failed_authentications_count_across_hosts(open_log) -> None:
-    host_a, host_b = open_log(), open_log()
+def test_failed_authentications_count_across_hosts(open_host) -> None:
+    host_a, host_b = open_host(), open_host()
     for n in range(3):
         host_a.record_auth_failure("203.0.113.9", at=1000.0 + n, window_s=60)
     host_b.record_auth_failure("203.0.113.9", at=1010.0, window_s=60)
