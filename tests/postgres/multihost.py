@@ -65,7 +65,7 @@ class Host:
     def get(self, path: str) -> int:
         """Status of GET ``path`` (0 when nothing answers)."""
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
             conn.request("GET", path)
             status = conn.getresponse().status
             conn.close()

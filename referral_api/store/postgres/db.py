@@ -28,6 +28,8 @@ from psycopg_pool import ConnectionPool
 URL_SCHEMES = ("postgresql", "postgres")
 #: Seconds a request waits for a pooled connection (PostgreSQL down: then 503).
 POOL_TIMEOUT_S = 5.0
+#: Seconds a readiness probe waits: a load balancer's health check must get its 503 in time.
+PING_TIMEOUT_S = 1.5
 #: Seconds a new connection may take to be established.
 CONNECT_TIMEOUT_S = 3
 #: Milliseconds an append waits for the chain lock before failing closed.
@@ -118,9 +120,10 @@ class LazyPool:
             return pool
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
-        """A pooled connection; its transaction commits on normal exit, rolls back on error."""
-        with self.get().connection() as conn:
+    def connection(self, timeout_s: float | None = None) -> Iterator[psycopg.Connection]:
+        """A pooled connection (waiting at most ``timeout_s``, default the pool's); its
+        transaction commits on normal exit, rolls back on error."""
+        with self.get().connection(timeout=timeout_s) as conn:
             yield conn
 
     def close(self) -> None:

@@ -51,7 +51,7 @@ from referral_api.store.interface import (
     UnknownDecision,
 )
 from referral_api.store.postgres import queries
-from referral_api.store.postgres.db import LazyPool, redact
+from referral_api.store.postgres.db import PING_TIMEOUT_S, LazyPool, redact
 from referral_api.store.postgres.verify import verify_chain
 from referral_api.store.query_args import normalize_filters
 from referral_api.store.records import access_entry, decision_record, feedback_item, scenario_id
@@ -164,15 +164,17 @@ class PostgresDecisionLog:
             raise self._unavailable(exc, what) from exc
 
     def _read(self, what: str, fn: Callable[..., T], *args: Any,
-              timeout_ms: int | None = None) -> T:
+              timeout_ms: int | None = None, wait_s: float | None = None) -> T:
         """Run ``fn(conn, *args)`` in one read transaction (one snapshot), each statement
-        bounded by ``timeout_ms`` (:class:`QueryTimeout` when exceeded)."""
+        bounded by ``timeout_ms`` (:class:`QueryTimeout` when exceeded); ``wait_s`` bounds
+        the wait for a connection."""
         try:
-            with self.pool.connection() as conn, conn.transaction():
+            with self.pool.connection(wait_s) as conn, conn.transaction():
                 if timeout_ms is not None:
                     # SET LOCAL ends with the transaction, so a pooled connection never keeps
                     # the limit. It takes no parameters: the value is an int formatted here.
-                    conn.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+                    # 0 means "no time at all" (as on SQLite), never PostgreSQL's "no limit".
+                    conn.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout_ms))}")
                 return fn(conn, *args)
         except psycopg.errors.QueryCanceled as exc:
             if timeout_ms is None:
@@ -465,7 +467,7 @@ class PostgresDecisionLog:
             if found is None:
                 raise LogUnavailable("the database is not initialised (run init-db)")
 
-        self._read("the database is not reachable", check)
+        self._read("the database is not reachable", check, wait_s=PING_TIMEOUT_S)
 
     def health(self) -> StoreHealth:
         """``database``: writable | unavailable (:meth:`ping`). Disk room is the database
