@@ -49,6 +49,8 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_engine.py
 	$(BIN)/python scripts/bench_http.py --ceiling
 	$(BIN)/python scripts/bench_cds.py
+	$(BIN)/python scripts/bench_pg_chain.py
+	$(BIN)/python scripts/bench_pg_http.py
 
 # The million-decision log takes several minutes to generate; it is kept outside the repo.
 AUDIT_DB ?= /tmp/referral-audit-1m.sqlite
@@ -59,6 +61,7 @@ $(AUDIT_DB): | $(STAMP)
 
 bench-audit: $(STAMP) $(AUDIT_DB)
 	$(BIN)/python scripts/bench_audit.py $(AUDIT_DB)
+	$(BIN)/python scripts/bench_pg_audit.py $(AUDIT_DB)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
