@@ -74,6 +74,12 @@ class FailureLimiter:
                 return None
             return max(1, int(self.window_s - (now - times[0])) + 1)
 
+    def seen(self, client: str) -> bool:
+        """True when ``client`` failed in this process within the window."""
+        now = time.monotonic()
+        with self._lock:
+            return client in self._failures and bool(self._recent(client, now))
+
     def record(self, client: str) -> None:
         """Count one failure for ``client``."""
         now = time.monotonic()
@@ -92,17 +98,50 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def _shared_counter() -> Any | None:
+    """The store's count of failures shared by every host, when the backend keeps one
+    (PostgreSQL: ``record_auth_failure``/``auth_failures``); None for a one-host store."""
+    log = services().log
+    return log if hasattr(log, "record_auth_failure") else None
+
+
+def _shared_retry_after(counter: Any, client: str) -> int | None:
+    """Seconds to wait when ``client``'s failures on all hosts reach the limit, else None."""
+    now = time.time()
+    times = counter.auth_failures(client, since=now - limiter.window_s)
+    if len(times) < limiter.limit:
+        return None
+    # Once the limit-th most recent failure leaves the window, the count is under the limit.
+    return max(1, int(times[-limiter.limit] + limiter.window_s - now) + 1)
+
+
 def check_not_throttled() -> None:
-    """Raise 429 when this client has failed authentication too often recently."""
-    wait = limiter.retry_after(client_address())
+    """Raise 429 when this client has failed authentication too often recently.
+
+    Counted per process and, on a store shared by several hosts, across hosts. The shared
+    count is read only for a client that already failed in this process within the window,
+    so requests of clients in good standing cost no extra query; a client failing on many
+    hosts gets at most one attempt per host beyond the limit (the contract's floor holds).
+    """
+    client = client_address()
+    wait = limiter.retry_after(client)
+    if wait is None and limiter.seen(client):
+        counter = _shared_counter()
+        if counter is not None:
+            wait = _shared_retry_after(counter, client)
     if wait is not None:
         raise ProblemError(429, "Too many failed authentication attempts; try again later.",
                            headers={"Retry-After": str(wait)})
 
 
 def record_auth_failure() -> None:
-    """Count a failed authentication from the current client."""
-    limiter.record(client_address())
+    """Count a failed authentication from the current client (on every host, when the
+    store is shared)."""
+    client = client_address()
+    limiter.record(client)
+    counter = _shared_counter()
+    if counter is not None:
+        counter.record_auth_failure(client, at=time.time(), window_s=limiter.window_s)
 
 
 def bearer_token() -> str | None:
