@@ -27,6 +27,7 @@ from ..auth import (
     record_auth_failure,
     unauthorized,
 )
+from ..clinical.vocabulary import Vocabulary
 from ..context import services
 from ..jsonbody import json_response, read_json
 from ..problem import ProblemError
@@ -97,12 +98,20 @@ CORS_METHODS = "GET, POST, OPTIONS"
 CORS_MAX_AGE = "600"
 
 
-@dataclass(frozen=True)
+@dataclass
 class CdsState:
-    """Per-app state built once at registration: trusted clients and the code matcher."""
+    """Per-app state built once at registration: trusted clients and code matchers."""
 
     clients: CdsClientRegistry | None
-    matcher: CodeMatcher
+    #: one matcher per vocabulary (each rule set version may have its own), built on first use
+    matchers: dict[int, CodeMatcher]
+
+    def matcher(self, vocabulary: Vocabulary) -> CodeMatcher:
+        """The code matcher of ``vocabulary`` (vocabularies live as long as the app)."""
+        found = self.matchers.get(id(vocabulary))
+        if found is None or found.vocabulary is not vocabulary:
+            found = self.matchers[id(vocabulary)] = CodeMatcher(vocabulary)
+        return found
 
 
 @bp.record_once
@@ -112,7 +121,8 @@ def _set_up(state: BlueprintSetupState) -> None:
     path = svc.settings.cds_clients
     # A broken clients file stops start-up: better than silently refusing every EHR.
     clients = CdsClientRegistry.from_file(path) if path else None
-    app.extensions[EXTENSION] = CdsState(clients=clients, matcher=CodeMatcher(svc.vocabulary))
+    app.extensions[EXTENSION] = CdsState(
+        clients=clients, matchers={id(svc.vocabulary): CodeMatcher(svc.vocabulary)})
 
 
 def _state() -> CdsState:
@@ -228,7 +238,8 @@ def call_service(service_id: str) -> Response:
     card_list: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
     for order in draft_orders(call.context, vocabulary, selections):
-        if order.kind == "other":
+        if order.kind in ("other", "silent"):
+            # silent: cds_hooks_trigger false (delta §8.5): no card and no system action.
             continue
         if order.kind == "imaging":
             # Outside the spine: no criteria of ours apply. The consult id is fresh and, as
@@ -255,8 +266,9 @@ def _decision(order: DraftOrder, call: Any, prefetch: Prefetch, principal: Princ
     existing = svc.log.find_by_order(call.hook_instance, order.order_ref)
     if existing is not None:
         return existing
-    derived = derive_request(order, prefetch, svc.vocabulary, patient_reference=call.patient_id,
-                             today=today, matcher=_state().matcher)
+    vocabulary = svc.vocabulary
+    derived = derive_request(order, prefetch, vocabulary, patient_reference=call.patient_id,
+                             today=today, matcher=_state().matcher(vocabulary))
     try:
         validated = svc.request_schema.load(derived.request)
     except ValidationError as err:  # derivation keeps to the schema; this guards regressions
