@@ -29,6 +29,7 @@ from ..auth import (
 )
 from ..clinical.vocabulary import Vocabulary
 from ..context import services
+from ..decide import NoRulesetInForce
 from ..jsonbody import json_response, read_json
 from ..problem import ProblemError
 from . import cards
@@ -230,10 +231,12 @@ def call_service(service_id: str) -> Response:
         raise ProblemError(400, exc.reason, errors=exc.errors) from None
     svc = services()
     settings = svc.settings
-    vocabulary = svc.vocabulary
     base_url = _base_url()
     prefetch = Prefetch.from_request(call.prefetch)
-    today = datetime.now(UTC).date()
+    # One instant for the whole call: the version in force, its vocabulary (which orders are
+    # spine studies, how codes map) and "today" for ages and windows all agree.
+    now = _now()
+    vocabulary = _vocabulary_at(now)
     selections = call.selections if call.hook == "order-select" else ()
     card_list: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
@@ -248,8 +251,11 @@ def call_service(service_id: str) -> Response:
                 order.resource, rating="no-criteria-apply", consult_id=str(uuid.uuid4()),
                 auc_url=None, gcode=settings.pama_gcode))
             continue
-        record = _decision(order, call, prefetch, principal, today, started)
-        card_list.append(cards.build_card(record, order.resource, vocabulary,
+        record = _decision(order, call, prefetch, principal, now, vocabulary, started)
+        # A repeated hookInstance returns the logged record: its card uses that record's
+        # own version's vocabulary, so the card is the same as the first time.
+        card_list.append(cards.build_card(record, order.resource,
+                                          _vocabulary_of(record, vocabulary),
                                           base_url=base_url))
         actions.append(cards.pama_action(
             order.resource, rating=cards.pama_rating(record["appropriateness"]),
@@ -259,16 +265,35 @@ def call_service(service_id: str) -> Response:
     return json_response(cards.response_body(card_list, actions))
 
 
+def _now() -> datetime:
+    """The evaluation instant of a hook call."""
+    return datetime.now(UTC)
+
+
+def _vocabulary_at(now: datetime) -> Vocabulary:
+    """The vocabulary of the rule set version in force at ``now`` (503 when none is)."""
+    try:
+        return services().registry.vocabulary_at(now)
+    except LookupError as exc:
+        raise NoRulesetInForce(str(exc)) from None
+
+
+def _vocabulary_of(record: dict[str, Any], default: Vocabulary) -> Vocabulary:
+    try:
+        return services().registry.vocabulary_for(record["ruleset"]["version"])
+    except KeyError:
+        return default
+
+
 def _decision(order: DraftOrder, call: Any, prefetch: Prefetch, principal: Principal,
-              today: Any, started: float) -> dict[str, Any]:
+              now: datetime, vocabulary: Vocabulary, started: float) -> dict[str, Any]:
     """The logged decision for one spine order: the earlier one for a repeated hookInstance."""
     svc = services()
     existing = svc.log.find_by_order(call.hook_instance, order.order_ref)
     if existing is not None:
         return existing
-    vocabulary = svc.vocabulary
     derived = derive_request(order, prefetch, vocabulary, patient_reference=call.patient_id,
-                             today=today, matcher=_state().matcher(vocabulary))
+                             today=now.date(), matcher=_state().matcher(vocabulary))
     try:
         validated = svc.request_schema.load(derived.request)
     except ValidationError as err:  # derivation keeps to the schema; this guards regressions
@@ -282,6 +307,7 @@ def _decision(order: DraftOrder, call: Any, prefetch: Prefetch, principal: Princ
         assumptions=derived.assumptions,
         hook_instance=call.hook_instance,
         order_ref=order.order_ref,
+        at=now,
         started=started,
     )
     return record

@@ -91,44 +91,23 @@ def _icd_norm(code: str) -> str:
 
 
 # --- vocabulary terms ------------------------------------------------------------------------
-# The vocabulary v2 attributes (delta §1.2) are read with defaults, so one derivation serves the
-# v1 vocabulary (no exclusions, no red flags, the v1 4-week window) and v2.
 
 
-def icd10_excludes(item: Any) -> tuple[str, ...]:
-    """The normalised ``icd10_exclude`` prefixes of a finding or contraindication."""
-    return tuple(_icd_norm(p) for p in getattr(item, "icd10_exclude", None) or ())
-
-
-def recency_days(vocabulary: Vocabulary, code: str) -> int | None:
-    """The finding's FHIR recency window in days (``recency_days``; v1: the CES window)."""
-    days = getattr(vocabulary.findings.get(code), "recency_days", None)
-    if isinstance(days, int) and not isinstance(days, bool) and days > 0:
-        return days
-    if code in (getattr(vocabulary, "recent_only_findings", None) or ()):
-        return int(getattr(vocabulary, "recent_window_weeks", 4)) * 7
-    return None
-
-
-def red_flag_codes(vocabulary: Vocabulary) -> tuple[str, ...]:
-    """The findings marked ``red_flag: true``, in vocabulary order (empty for v1)."""
-    return tuple(code for code, f in vocabulary.findings.items()
-                 if getattr(f, "red_flag", False) is True)
-
-
-def is_derivable(vocabulary: Vocabulary, code: str) -> bool:
-    """True when the vocabulary maps the finding to ICD-10-CM or SNOMED CT codes."""
-    finding = vocabulary.findings[code]
-    return bool(finding.icd10 or finding.snomed)
+def unknown_is_not_absent(vocabulary: Vocabulary) -> bool:
+    """True for a v2 vocabulary: red flags not found are listed as ``not_assessed`` and
+    ``days_since_injury`` is derived (criteria 2026.2.0 §10). A v1 vocabulary (2026.1.0)
+    keeps the v1 behaviour: findings not found are absent."""
+    return vocabulary.format >= 2
 
 
 def triggers_cds(procedure: Procedure) -> bool:
     """False for procedures marked ``cds_hooks_trigger: false`` (delta §5, §8.5)."""
-    return getattr(procedure, "cds_hooks_trigger", True) is not False
+    return procedure.cds_hooks_trigger
 
 
 def _prefix_table(items: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
-    return [(code, tuple(_icd_norm(p) for p in item.icd10), icd10_excludes(item))
+    return [(code, tuple(_icd_norm(p) for p in item.icd10),
+             tuple(_icd_norm(p) for p in item.icd10_exclude))
             for code, item in items.items() if item.icd10]
 
 
@@ -435,7 +414,8 @@ def derive_request(
     if order.procedure is None:
         raise ValueError("derive_request needs a spine imaging order")
     matcher = matcher or CodeMatcher(vocabulary)
-    red_flags = red_flag_codes(vocabulary)
+    red_flags = [f.code for f in vocabulary.red_flags()] if unknown_is_not_absent(
+        vocabulary) else []
     assumptions: list[dict[str, Any]] = []
     derived: set[str] = {"region", "requested_procedure"}
     patient: dict[str, Any] = {}
@@ -481,7 +461,7 @@ def derive_request(
         for code in matcher.findings(pairs):
             # An old R32 on a problem list is not a cauda equina sign; a fever from last
             # month is not a fever now (recency_days, delta §1.2).
-            if not _in_window(dates.current_as_of, recency_days(vocabulary, code), today):
+            if not _in_window(dates.current_as_of, vocabulary.recency_days(code), today):
                 continue
             findings.add(code)
             if code in INJURY_DATING_FINDINGS:
@@ -616,7 +596,7 @@ def _not_assessed(vocabulary: Vocabulary, red_flags: Sequence[str], present: set
     for code in red_flags:
         if code in present:
             continue
-        if not is_derivable(vocabulary, code):
+        if not vocabulary.findings[code].derivable:
             why = WHY_NOT_DERIVABLE
         elif conditions_available:
             why = WHY_NOT_CODED

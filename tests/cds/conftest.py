@@ -23,6 +23,13 @@ def vocabulary() -> Vocabulary:
 
 
 @pytest.fixture(scope="session")
+def vocabulary_v2() -> Vocabulary:
+    """The vocabulary of rule set 2026.2.0 (format 2: exclusions, windows, red flags)."""
+    return load_vocabulary(PROJECT_ROOT / "rules" / "spine-imaging" / "2026.2.0" /
+                           "vocabulary.yaml")
+
+
+@pytest.fixture(scope="session")
 def example_private_key() -> Any:
     """The CDS Hooks 2.0.1 example private key (ES384, kid example-kid)."""
     return jwt.PyJWK(conformance("cds-hooks-2.0.1-example.private-jwk.json")).key
