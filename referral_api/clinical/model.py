@@ -234,6 +234,10 @@ class RuleSet:
     #: The vocabulary this version validates and evaluates with (its own file, or the shared
     #: v1 file for versions without one, e.g. 2026.1.0).
     vocabulary: Vocabulary | None = None
+    #: Rule language: 1 (2026.1.0) or 2 (ruleset.yaml `language: 2`, 2026.2.0 and later).
+    language: int = 1
+    #: Language 2 only: the compiled version-level parts (see :mod:`combine`).
+    v2: Any = None
 
     def summary(self) -> dict[str, Any]:
         """version, status, effective_from, sha256 (for GET /v1/rulesets)."""
