@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -266,8 +266,8 @@ def call_service(service_id: str) -> Response:
 
 
 def _now() -> datetime:
-    """The evaluation instant of a hook call."""
-    return datetime.now(UTC)
+    """The evaluation instant of a hook call: the decision clock (pinnable in tests)."""
+    return services().settings.clock()
 
 
 def _vocabulary_at(now: datetime) -> Vocabulary:
@@ -295,7 +295,7 @@ def _decision(order: DraftOrder, call: Any, prefetch: Prefetch, principal: Princ
     derived = derive_request(order, prefetch, vocabulary, patient_reference=call.patient_id,
                              today=now.date(), matcher=_state().matcher(vocabulary))
     try:
-        validated = svc.request_schema.load(derived.request)
+        validated = svc.request_schema.load(derived.request, at=now)
     except ValidationError as err:  # derivation keeps to the schema; this guards regressions
         raise ProblemError(400, "The facts derived from this request are not valid: "
                                 f"{', '.join(sorted(err.normalized_messages()))}.") from None
