@@ -335,12 +335,6 @@ class Derived:
         """True when findings were assumed absent (the conditions were not available)."""
         return any(a["field"] == "findings" for a in self.assumptions)
 
-    @property
-    def not_assessed(self) -> tuple[str, ...]:
-        """The red-flag findings listed as ``not_assessed``, in vocabulary order."""
-        return tuple(a["field"].split(".", 1)[1] for a in self.assumptions
-                     if a.get("assumed") == "not_assessed")
-
 
 def _assumption(field_name: str, assumed: Any, message: str) -> dict[str, Any]:
     return {"field": field_name, "assumed": assumed, "message": message}
