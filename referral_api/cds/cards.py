@@ -315,7 +315,7 @@ def _assumption_lines(record: Mapping[str, Any], vocabulary: Vocabulary) -> list
         lines.append("\n**Assumed** (not derivable from the EHR data sent)")
         lines += others
     if groups:
-        lines.append("\n**Red flags not assessed** (treated as absent for this rating; "
+        lines.append("\n**Assumed: red flags not assessed** (treated as absent for this rating; "
                      "confirm)")
         lines += [f"- {why[:1].upper() + why[1:]}: {_listed(labels)}."
                   for why, labels in groups.items()]

@@ -188,7 +188,7 @@ def test_t40_recent_fracture_derives_days_since_injury(client, headers, auditor)
     # emergent: the v1 card (critical), the red flags under the assumptions
     assert card["indicator"] == "critical"
     assert not card["summary"].endswith(("confirm red flags", "(on recorded data)"))
-    assert "**Red flags not assessed**" in card["detail"]
+    assert "**Assumed: red flags not assessed**" in card["detail"]
     assert "suggestions" not in card
     assert rating(data["systemActions"][0]) == "not-appropriate"
 

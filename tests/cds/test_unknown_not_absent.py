@@ -249,7 +249,7 @@ def test_una_card_on_recorded_data(vocabulary_v2):
             "urinary_retention,fever") in params
     assert ("cds_decision", "6f1c0a4e-0000-4000-8000-000000000038") in params
     # The not-assessed red flags are grouped under their reason, not 40 separate lines.
-    assert "**Red flags not assessed**" in card["detail"]
+    assert "**Assumed: red flags not assessed**" in card["detail"]
     assert card["detail"].count("No code for it in the record:") == 1
 
 
@@ -285,7 +285,7 @@ def test_emergent_card_is_unchanged(vocabulary_v2):
     assert card["summary"] == ("MRI lumbar spine without contrast: usually appropriate "
                                "(emergent: image today)")
     assert card["detail"].startswith("**Usually appropriate**")
-    assert "**Red flags not assessed**" in card["detail"]  # listed under assumptions
+    assert "**Assumed: red flags not assessed**" in card["detail"]  # listed under assumptions
 
 
 def test_no_rfna_means_the_v1_card(vocabulary_v2):
