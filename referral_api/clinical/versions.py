@@ -4,7 +4,9 @@ Pure module. The parts: ``rulecompiler`` reads and validates the files (file:lin
 and compiles them into the structures of ``rulemodel``; ``rulelock`` hashes versions and
 keeps the publish lock (its docstring defines the hash). Layout of a rules directory:
 
-    rules/vocabulary.yaml                       the vocabulary (part of every version's hash)
+    rules/vocabulary.yaml                       vocabulary v1 (part of the hash of versions
+                                                without their own, i.e. 2026.1.0)
+    rules/<ruleset id>/<version>/vocabulary.yaml   a version's own vocabulary (v2, 2026.2.0)
     rules/rules.lock                            published versions and their hashes (JSON)
     rules/<ruleset id>/<version>/ruleset.yaml   facts, safety modifiers, metadata
     rules/<ruleset id>/<version>/<region>.yaml  one file per region: scenarios in rule order
@@ -106,8 +108,9 @@ def publish(rules_dir: Path, version: str, ruleset_id: str = "spine-imaging") ->
     Returns the version's sha256. Publishing again with identical content is a no-op; a
     published version whose content changed is refused (publish a new version instead).
     """
-    from referral_api.clinical.check import (
-        run_embedded_tests,  # deferred: rulecheck imports this module
+    from referral_api.clinical.check import (  # deferred: check imports this module
+        patient_information_problems,
+        run_embedded_tests,
     )
 
     rules_dir = Path(rules_dir)
@@ -120,6 +123,7 @@ def publish(rules_dir: Path, version: str, ruleset_id: str = "spine-imaging") ->
     if ruleset is None:
         raise RuleError(problems)
     failures = run_embedded_tests(ruleset, vocabulary)
+    failures += patient_information_problems(ruleset)
     if failures:
         raise RuleError(failures)
     lock = read_lock(rules_dir)
