@@ -52,13 +52,42 @@ def _mark_published(ruleset: RuleSet) -> RuleSet:
     return RuleSet(**{**ruleset.__dict__, "published": True})
 
 
+#: Registries already loaded in this process, by the rules directory's fingerprint (every
+#: file's path, size and modification time): parsing and hashing two versions' YAML costs
+#: about two seconds, and apps (tests, workers) load the same unchanged directory again.
+_LOADED: dict[tuple, RuleRegistry] = {}
+_LOADED_MAX = 8
+
+
+def _fingerprint(rules_dir: Path, require_published: bool) -> tuple:
+    files = []
+    for path in sorted(rules_dir.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            files.append((str(path.relative_to(rules_dir)), stat.st_size, stat.st_mtime_ns))
+    return (str(rules_dir.resolve()), require_published, tuple(files))
+
+
 def load_registry(rules_dir: Path, *, require_published: bool = True) -> RuleRegistry:
     """Load every version; RuleError (naming files and lines) when any is invalid or tampered.
 
     Published versions (in rules.lock) must match their lock entry. Active or retired versions
     that are not published are refused when `require_published`; drafts never need the lock.
+    An unchanged directory loaded before in this process gives the same registry back.
     """
     rules_dir = Path(rules_dir)
+    key = _fingerprint(rules_dir, require_published)
+    cached = _LOADED.get(key)
+    if cached is not None:
+        return cached
+    registry = _load_registry(rules_dir, require_published)
+    if len(_LOADED) >= _LOADED_MAX:
+        _LOADED.clear()
+    _LOADED[key] = registry
+    return registry
+
+
+def _load_registry(rules_dir: Path, require_published: bool) -> RuleRegistry:
     vocabulary, problems = load_vocabulary_checked(rules_dir)
     if vocabulary is None:
         raise RuleError(problems)
