@@ -177,8 +177,11 @@ def test_cauda_equina_mri_lumbar_is_critical_and_logged(cds_app, cds_client, eva
     assert record["scenario"]["id"] == "lumbar.cauda_equina"
     assert record["ordering_clinician"] == "Practitioner/dr-1"
     assert record["input"]["patient"]["reference"] != "pat-1"  # stored only as a keyed hash
+    # The cauda equina diagnosis maps to the CES findings of the vocabulary in force (2026.2.0
+    # adds altered bladder or bowel sensation, delta §3).
     assert set(record["input"]["findings"]) == {
-        "saddle_anesthesia", "urinary_retention", "bowel_or_bladder_incontinence"}
+        "saddle_anesthesia", "urinary_retention", "bowel_or_bladder_incontinence",
+        "altered_bladder_or_bowel_sensation"}
     assert rating(data["systemActions"][0]) == "appropriate"
     assert card["source"]["label"] == f"spine-imaging {record['ruleset']['version']}"
     assert card["source"]["url"] == f"{PUBLIC_URL}/v1/rulesets/{record['ruleset']['version']}"
@@ -233,6 +236,7 @@ def test_link_uses_the_request_host_without_public_url(tmp_path):
     app.extensions["referral_api"].log.close()
 
 
+@pytest.mark.ruleset_2026_1_0  # 2026.2.0 offers no suggestion while red flags are unassessed
 def test_suggestion_replaces_order_only_when_findings_were_derived(cds_client, evaluator):
     cancer = condition("C50.911", onset=days_ago(400))
     body = hook_request(service_request("72131"), prefetch=full_prefetch(cancer))  # CT w/o
