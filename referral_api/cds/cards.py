@@ -275,6 +275,8 @@ def form_link_params(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     params += [("contraindications", code) for code in data.get("contraindications") or ()]
     if data.get("egfr") is not None:
         params.append(("egfr", _number(data["egfr"])))
+    if data.get("days_since_injury") is not None:
+        params.append(("days_since_injury", str(data["days_since_injury"])))
     return params
 
 

@@ -191,6 +191,30 @@ def test_t40_recent_fracture_derives_days_since_injury(client, headers, auditor)
     assert "**Assumed: red flags not assessed**" in card["detail"]
     assert "suggestions" not in card
     assert rating(data["systemActions"][0]) == "not-appropriate"
+    params = parse_qsl(urlsplit(card["links"][0]["url"]).query)
+    assert ("days_since_injury", "3") in params and ("findings", "significant_trauma") in params
+
+
+def test_urgent_appropriate_answer_on_recorded_data(client, headers, auditor):
+    # T24-like: a history of cancer (C50.9) → suspected malignancy, urgent, MRI UA. Red flags
+    # that would make it emergent (e.g. a deficit: suspected MSCC) are not in the record.
+    body = hook_request(service_request("72158"), prefetch={
+        "patient": patient("1966-06-15"), "egfr": bundle(),
+        "conditions": bundle(condition("M54.50", onset=ago(21)),
+                             condition("C50.9", onset=ago(400)))})
+    [card] = call(client, body, headers)["cards"]
+    record = record_of(client, auditor, card["uuid"])
+    assert record["scenario"]["id"] == "lumbar.suspected_malignancy"
+    assert (record["urgency"], record["appropriateness"]) == ("urgent", "usually_appropriate")
+    assert card["summary"].endswith(" (on recorded data)")
+    assert card["summary"].startswith("MRI lumbar spine without and with contrast: usually "
+                                      "appropriate")
+    assert card["indicator"] == "info"
+    first = card["detail"].split("\n")[0]
+    assert first.startswith("Not assessed from the record: ")
+    assert "[confirm in the form](https://cds.example.org/?" in first
+    assert "radiculopathy" in confirm_codes(card)  # with cancer: suspected MSCC, emergent
+    assert "overrideReasons" not in card and "suggestions" not in card
 
 
 def test_t40_the_same_code_400_days_ago_is_ignored(client, headers, auditor):
