@@ -137,12 +137,13 @@ class CodeMatcher:
 
     @staticmethod
     def _icd_hits(table: Sequence[tuple[str, tuple[str, ...], tuple[str, ...]]], code: str
-                  ) -> set[str]:
+                  ) -> frozenset[str]:
         # Exclusions first: C44.91 matches "C" but also the exclusion "C44", so it never maps.
+        # (str.startswith with a tuple tests every prefix in C: this runs per coding per call.)
         norm = _icd_norm(code)
-        return {name for name, prefixes, excludes in table
-                if not any(norm.startswith(x) for x in excludes)
-                and any(norm.startswith(p) for p in prefixes)}
+        return frozenset(name for name, prefixes, excludes in table
+                         if norm.startswith(prefixes)
+                         and not (excludes and norm.startswith(excludes)))
 
     def findings(self, pairs: Iterable[tuple[str, str]]) -> set[str]:
         """Finding codes denoted by the codings (incl. the cauda equina diagnosis)."""
@@ -150,7 +151,7 @@ class CodeMatcher:
         for system, code in pairs:
             if system in ICD10_SYSTEMS:
                 found |= self._icd_hits(self._finding_icd, code)
-                if any(_icd_norm(code).startswith(p) for p in self._ces_icd):
+                if self._ces_icd and _icd_norm(code).startswith(self._ces_icd):
                     found |= set(self.vocabulary.cauda_equina_findings)
             elif system == SNOMED_SYSTEM:
                 found |= self._finding_sct.get(code, set())
@@ -171,8 +172,7 @@ class CodeMatcher:
     def is_spine_pain(self, pairs: Iterable[tuple[str, str]]) -> bool:
         """True when a coding is one of the spine-pain codes (used for symptom duration)."""
         for system, code in pairs:
-            if system in ICD10_SYSTEMS and any(
-                    _icd_norm(code).startswith(p) for p in self._pain_icd):
+            if system in ICD10_SYSTEMS and _icd_norm(code).startswith(self._pain_icd):
                 return True
             if system == SNOMED_SYSTEM and code in self._pain_sct:
                 return True
