@@ -54,9 +54,11 @@ PREFETCH = {
 }
 USAGE = (
     "Send the prefetch (patient, conditions, egfr): what is missing is assumed and listed in "
-    "the card (age: adult under 50; duration: under 4 weeks; findings: absent). Implants and "
-    "devices are never derivable: screen before scanning. Authenticate with a client JWT from "
-    "a registered issuer (ES384 or RS384) or an API key with the evaluator role."
+    "the card (age: adult under 50; duration: under 4 weeks). Red flags the record does not "
+    "show are listed as not assessed, and a rating that rests on them says so and links to "
+    "the form to confirm them. Implants and devices are never ruled out: screen before "
+    "scanning. Authenticate with a client JWT from a registered issuer (ES384 or RS384) or an "
+    "API key with the evaluator role."
 )
 
 
