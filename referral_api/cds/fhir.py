@@ -366,6 +366,8 @@ class ConditionDates:
     #: latest possible onset, else the recorded date (recency windows, days since injury)
     current_as_of: date | None
     recorded: date | None
+    #: the onset[x] element the onset was read from ("" when none was readable)
+    onset_form: str = ""
 
 
 def condition_dates(condition: Mapping[str, Any], *, birth: date | None, today: date
@@ -379,6 +381,7 @@ def condition_dates(condition: Mapping[str, Any], *, birth: date | None, today: 
         earliest_onset=interval.earliest if interval else None,
         current_as_of=interval.latest if interval else recorded,
         recorded=recorded,
+        onset_form=interval.form if interval else "",
     )
 
 
@@ -446,7 +449,7 @@ def derive_request(
     contraindications: set[str] = set()
     earliest_onset: date | None = None
     earliest_recorded: date | None = None
-    onset_forms: set[str] = set()
+    earliest_form = ""
     injury_dates: list[date] = []
     injury_undated = False
     for condition in conditions:
@@ -466,9 +469,9 @@ def derive_request(
         contraindications |= matcher.contraindications(pairs)
         if matcher.is_spine_pain(pairs):
             if dates.earliest_onset is not None:
-                onset_forms.add(next(k for k in condition if k.startswith("onset")))
                 if earliest_onset is None or dates.earliest_onset < earliest_onset:
                     earliest_onset = dates.earliest_onset
+                    earliest_form = dates.onset_form
             elif dates.recorded and (earliest_recorded is None
                                      or dates.recorded < earliest_recorded):
                 earliest_recorded = dates.recorded
@@ -492,19 +495,18 @@ def derive_request(
             f"Findings not derivable ({why}); every finding{from_reasons} assumed absent."))
         assumptions.append(_assumption(
             "contraindications", "absent",
-            f"Pregnancy, dialysis, kidney injury and claustrophobia not derivable ({why}); "
-            "assumed absent."))
+            f"Contraindications coded as conditions (pregnancy, dialysis, kidney injury, "
+            f"claustrophobia, devices) not derivable ({why}); assumed absent."))
     assumptions.append(_implant_assumption(vocabulary, contraindications))
 
     duration = _duration(earliest_onset, earliest_recorded, today, assumptions,
                          prefetch.conditions)
     if duration is not None:
         derived.add("symptom_duration_weeks")
-        if onset_forms - {"onsetDateTime"}:
-            forms = ", ".join(sorted(onset_forms - {"onsetDateTime"}))
+        if earliest_form not in ("", "onsetDateTime"):
             assumptions.append(_assumption(
                 "symptom_duration_weeks", duration,
-                f"Symptom duration counted from an approximate onset ({forms}): "
+                f"Symptom duration counted from an approximate onset ({earliest_form}): "
                 "from the earliest date it allows."))
     else:
         duration = float(ASSUMED_DURATION_WEEKS)

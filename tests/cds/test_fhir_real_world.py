@@ -144,6 +144,12 @@ def test_earliest_onset_wins_across_forms(vocabulary_v2):
     derived = derive(vocabulary_v2, pain(onsetDateTime=days_ago(14)),
                      pain(onsetAge=f202_onset_age(52)), birth=birth.isoformat())
     assert derived.request["symptom_duration_weeks"] == 10.0
+    assert any("onsetAge" in a["message"] for a in derived.assumptions)
+    # An exact onset that is earlier wins, and then nothing is approximate.
+    exact = derive(vocabulary_v2, pain(onsetDateTime=days_ago(140)),
+                   pain(onsetAge=f202_onset_age(52)), birth=birth.isoformat())
+    assert exact.request["symptom_duration_weeks"] == 20.0
+    assert not [a for a in exact.assumptions if a["field"] == "symptom_duration_weeks"]
 
 
 @pytest.mark.parametrize(("element", "earliest", "latest"), [
