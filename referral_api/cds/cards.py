@@ -219,8 +219,10 @@ def rfna_codes(record: Mapping[str, Any], vocabulary: Vocabulary) -> list[str]:
 def rfna(record: Mapping[str, Any], vocabulary: Vocabulary) -> list[str]:
     """RFNA as labels: the findings of :func:`rfna_codes`, then age and duration when they
     were assumed and the answer is usually not appropriate."""
+    if vocabulary.format < 2:
+        return []  # 2026.1.0 (vocabulary v1): the v1 card, unchanged
     labels = [_finding_label(vocabulary, code) for code in rfna_codes(record, vocabulary)]
-    if labels and record.get("appropriateness") == "usually_not_appropriate":
+    if record.get("appropriateness") == "usually_not_appropriate":
         for item in record.get("assumptions") or ():
             if not isinstance(item, Mapping):
                 continue
@@ -236,7 +238,9 @@ def rfna(record: Mapping[str, Any], vocabulary: Vocabulary) -> list[str]:
 def _listed(labels: Sequence[str], limit: int | None = None) -> str:
     shown = list(labels if limit is None else labels[:limit])
     rest = len(labels) - len(shown)
-    words = [shown[0], *(label[:1].lower() + label[1:] for label in shown[1:])] if shown else []
+    # Labels after the first continue the sentence: lower-case, unless an acronym ("OPLL").
+    words = [shown[0], *(label if label[1:2].isupper() else label[:1].lower() + label[1:]
+                         for label in shown[1:])] if shown else []
     text = ", ".join(words)
     return f"{text}, and {rest} more" if rest else text
 
@@ -246,9 +250,10 @@ def form_url(record: Mapping[str, Any], vocabulary: Vocabulary, base_url: str) -
     params = form_link_params(record)
     codes = rfna_codes(record, vocabulary)
     if codes:
-        # delta §8.4: the form asks these first, each answered yes or no, and the new form
-        # decision references this one.
+        # delta §8.4: the form asks these first, each answered yes or no ...
         params.append(("confirm", ",".join(codes)))
+    if rfna(record, vocabulary):
+        # ... and the new form decision references this one.
         params.append(("cds_decision", record["decision_id"]))
     return f"{base_url.rstrip('/')}/?{urlencode(params)}"
 
@@ -382,7 +387,7 @@ def suggestion(
     steer the order on data nobody checked.
     """
     recommended = record.get("recommended_procedures") or ()
-    if not recommended or findings_assumed(record) or rfna_codes(record, vocabulary):
+    if not recommended or findings_assumed(record) or rfna(record, vocabulary):
         return None
     first = recommended[0]["code"]
     if first == record["requested_procedure"]["code"] or first not in vocabulary.procedures:
@@ -434,14 +439,14 @@ def build_card(
     if record.get("appropriateness") == "usually_not_appropriate":
         card["overrideReasons"] = [{"system": OVERRIDE_REASON_SYSTEM, "code": code,
                                     "display": display} for code, display in OVERRIDE_REASONS]
-        if rfna_codes(record, vocabulary):
+        if rfna(record, vocabulary):
             card["overrideReasons"].insert(0, dict(RED_FLAG_OVERRIDE))
     suggested = suggestion(record, order, vocabulary)
     if suggested:
         card["suggestions"] = [suggested]
         card["selectionBehavior"] = "at-most-one"
     card["links"] = [{
-        "label": ("Confirm red flags in the referral form" if rfna_codes(record, vocabulary)
+        "label": ("Confirm red flags in the referral form" if rfna(record, vocabulary)
                   else "Review in the referral form"),
         "url": link,
         "type": "absolute",

@@ -386,3 +386,18 @@ def test_response_is_json_and_not_cached(cds_client, evaluator):
     assert response.mimetype == "application/json"
     assert response.headers["Cache-Control"] == "no-store"
     json.loads(response.get_data(as_text=True))
+
+
+@pytest.mark.ruleset_2026_1_0
+def test_under_2026_1_0_the_card_is_the_v1_card(cds_client, evaluator, auditor):
+    # No red flag is listed as not assessed and the summary has no "on recorded data".
+    data = call(cds_client, conformance("sandbox-pama-s1r1-ct-lumbar-low-back-pain.request.json"),
+                evaluator)
+    card = data["cards"][0]
+    record = record_of(cds_client, auditor, card["uuid"])
+    assert record["ruleset"]["version"] == "2026.1.0"
+    assert card["summary"] == "CT lumbar spine without and with contrast: usually not appropriate"
+    assert not [a for a in record["assumptions"] if a["assumed"] == "not_assessed"]
+    assert all(r["code"] != "red-flag-not-in-record" for r in card["overrideReasons"])
+    assert "confirm" not in card["links"][0]["url"]
+    assert rating(data["systemActions"][0]) == "not-appropriate"

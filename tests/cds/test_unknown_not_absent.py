@@ -265,6 +265,22 @@ def test_una_card_adds_age_and_duration_when_assumed(vocabulary_v2):
     assert "Not assessed from the record: Fever, age, how long symptoms have lasted. [" in first
 
 
+def test_assumed_age_alone_makes_a_una_answer_rest_on_recorded_data(vocabulary_v2):
+    # criteria §10.4: RFNA also holds "age" when it was assumed and the answer is UNA.
+    rec = record(vocabulary_v2, assumptions=[
+        {"field": "patient.age", "assumed": 40, "message": "Age not derivable (x); ..."}])
+    card = card_of(vocabulary_v2, rec)
+    assert card["summary"].endswith("on recorded data — confirm red flags")
+    assert "Not assessed from the record: age. [Record them" in card["detail"]
+    params = dict(parse_qsl(urlsplit(card["links"][0]["url"]).query))
+    assert "confirm" not in params and params["cds_decision"] == rec["decision_id"]
+    assert card["overrideReasons"][0]["code"] == "red-flag-not-in-record"
+    # Not for an appropriate answer: age and duration join RFNA only for UNA.
+    ua = record(vocabulary_v2, appropriateness="usually_appropriate", urgency="routine",
+                assumptions=rec["assumptions"])
+    assert cards.rfna(ua, vocabulary_v2) == []
+
+
 def test_ua_card_on_recorded_data_gets_the_suffix(vocabulary_v2):
     rec = record(vocabulary_v2, appropriateness="may_be_appropriate", urgency="routine")
     card = card_of(vocabulary_v2, rec)
