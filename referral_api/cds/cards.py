@@ -351,6 +351,14 @@ def detail(record: Mapping[str, Any], vocabulary: Vocabulary, link: str | None =
         lines.append("\n**Recommended studies** (first preferred)")
         lines += [f"- {_label(vocabulary, p['code'])} ({', '.join(p.get('cpt') or ())}; "
                   f"{_VERDICT.get(p.get('rating'), '?')})" for p in recommended]
+    elif record.get("urgency") == "emergent":
+        # Never "conservative care" next to an emergency (e.g. an injured child under 16:
+        # not covered, urgency by flag).
+        lines.append("\n**Recommended**: no study is listed by these criteria; same-day "
+                     "specialist assessment.")
+    elif record.get("urgency") == "urgent":
+        lines.append("\n**Recommended**: no study is listed by these criteria; specialist "
+                     "assessment within 7 days.")
     else:
         lines.append("\n**Recommended**: no imaging now; conservative care and reassessment.")
     alerts = (record.get("safety") or {}).get("alerts") or ()
