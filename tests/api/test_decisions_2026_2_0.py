@@ -143,3 +143,24 @@ def test_ruleset_document_lists_cells_to_check(client, evaluator_headers) -> Non
     assert "lumbar.uncomplicated" not in cited  # all [S]
     assert [r["id"] for r in doc["safety_rows"]][:2] == ["mr_unsafe_implant",
                                                           "orbital_metal_foreign_body"]
+
+
+def test_response_and_openapi_document_cover_the_new_fields(client, post_decision,
+                                                           app_2026_1_0) -> None:
+    from referral_api.schemas import DecisionSchema
+
+    body = post_decision(lumbar_request(findings=["myelopathy_signs", "urinary_retention"],
+                                        contraindications=["breastfeeding"],
+                                        requested_procedure="mri_lumbar_without_and_with_contrast"))
+    assert DecisionSchema().validate(body.get_json()) == {}
+    old = app_2026_1_0.test_client().post("/v1/decisions", json=lumbar_request(),
+                                          headers=_key(app_2026_1_0)).get_json()
+    assert DecisionSchema().validate(old) == {}
+    doc = client.get("/openapi.json").get_json()
+    schemas = doc["components"]["schemas"]
+    assert "days_since_injury" in schemas["DecisionRequest"]["properties"]
+    decision = schemas["Decision"]["properties"]
+    assert {"contributing_scenarios", "patient_information"} <= set(decision)
+    params = doc["paths"]["/v1/vocabulary"]["get"]["parameters"]
+    assert params[0]["name"] == "ruleset_version"
+    assert "REFERRAL_API_EMERGENCY_NUMBER" in str(schemas)
