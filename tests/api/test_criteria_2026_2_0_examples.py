@@ -195,7 +195,7 @@ def evaluator(app) -> dict[str, str]:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e[0] for e in EXAMPLES])
 def test_acceptance_example(example, client, evaluator) -> None:
-    name, region, age, weeks, findings, extra, want = example
+    _, region, age, weeks, findings, extra, want = example
     body: dict[str, Any] = {"patient": {"age": age}, "region": region,
                             "symptom_duration_weeks": weeks, "findings": findings, **extra}
     if "requested_procedure" in body:
