@@ -34,9 +34,11 @@ be appended at the end in a later version, existing ones never change name, orde
 | override_reason | the latest override reason's code or display, or empty |
 | chain_seq, chain_prev_hash, chain_hash | the record's place in the hash chain |
 | days_since_injury | input (rule set 2026.2.0 and later), or empty |
-| contributing_scenarios | scenario ids merged into the plan (several emergencies), ``;``-separated |
-| recommended_steps | the plan step of each item of ``recommended_procedures``, same order, ``;``-separated (empty for 2026.1.0 decisions) |
-| safety_alert_levels | the level of each item of ``safety_alerts``, same order, ``;``-separated (empty for 2026.1.0 decisions) |
+| contributing_scenarios | ids merged into the plan (several emergencies), ``;``-separated |
+| recommended_steps | plan step of each ``recommended_procedures`` item, same order, ``;`` |
+| safety_alert_levels | level of each ``safety_alerts`` item, same order, ``;`` |
+
+The last two are empty for 2026.1.0 decisions (no steps, no alert levels).
 
 Cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab
 or carriage return) are prefixed with ``'``; only free-text columns can start that way.
