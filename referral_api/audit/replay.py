@@ -22,6 +22,7 @@ from referral_api.clinical.vocabulary import Vocabulary
 COMPARED_FIELDS = (
     "appropriateness", "urgency", "scenario", "also_matched", "requested_procedure",
     "recommended_procedures", "safety.status", "safety.alerts", "would_change_if", "reasons",
+    "contributing_scenarios",
 )  # fmt: skip
 
 
@@ -37,8 +38,12 @@ def _project(record: Mapping[str, Any], name: str) -> Any:
         proc = record.get("requested_procedure") or {}
         return {"code": proc.get("code"), "rating": proc.get("rating")}
     if name == "recommended_procedures":
-        return [{"code": p.get("code"), "rating": p.get("rating")}
+        # The plan step (2026.2.0 and later) is compared when the record has one.
+        return [{"code": p.get("code"), "rating": p.get("rating"),
+                 **({"step": p["step"]} if "step" in p else {})}
                 for p in record.get("recommended_procedures") or ()]
+    if name == "contributing_scenarios":
+        return list(record.get("contributing_scenarios") or ())  # absent (2026.1.0) = none
     if name == "safety.status":
         return (record.get("safety") or {}).get("status")
     if name == "safety.alerts":
