@@ -81,7 +81,7 @@ def bulk_append(svc: Any, count: int, batch: int = 2000) -> None:
 
 @pytest.fixture
 def draft_rules(tmp_path: Path) -> Path:
-    """A copy of rules/ with the draft version 2026.3.0 added."""
+    """A copy of rules/ with the draft version 2026.9.0 added."""
     return make_draft_rules(tmp_path / "rules")
 
 
