@@ -21,7 +21,7 @@ from referral_api.enums import ROLES
 from referral_api.store.interface import DecisionLog, KeyStore
 from referral_api.store.sqlite.db import connect
 from referral_api.store.sqlite.migrations import migrate
-from tests.factories import FakeClock, auth, build_app
+from tests.factories import BEFORE_2026_2_0, FakeClock, auth, build_app
 
 #: The PostgreSQL server bootstrap and the ``backend``/``database`` fixtures.
 pytest_plugins = ["tests.backends"]
@@ -97,6 +97,12 @@ def make_app(tmp_path: Path, backend: str,
 def app(make_app: Callable[..., Flask]) -> Flask:
     """The service on a temporary database with the real rules."""
     return make_app()
+
+
+@pytest.fixture
+def app_2026_1_0(make_app: Callable[..., Flask]) -> Flask:
+    """The service with its decision clock pinned before 2026-12-01: 2026.1.0 is in force."""
+    return make_app(EVALUATION_TIME=BEFORE_2026_2_0)
 
 
 @pytest.fixture

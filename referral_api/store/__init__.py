@@ -26,8 +26,9 @@ def open_store(settings: Settings) -> Store:
     A ``postgresql://`` URL opens the PostgreSQL store (psycopg is imported only then); any
     other value is a SQLite file path.
     """
-    # ``CLOCK`` (tests only, through ``create_app(test_config)``): the time the chains record.
-    clock = settings.extra.get("CLOCK") or utc_now
+    # ``STORE_CLOCK`` (tests only, through ``create_app(test_config)``): the times the chains
+    # record. Not the decision clock (``EVALUATION_TIME``, which picks the rule set in force).
+    clock = settings.extra.get("STORE_CLOCK") or utc_now
     if isinstance(settings.database, str) and settings.database.startswith(
             ("postgresql://", "postgres://")):
         from referral_api.store.postgres import PostgresStore
