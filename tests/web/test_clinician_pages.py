@@ -214,14 +214,69 @@ def test_post_without_csrf_token_is_refused_and_not_logged(browser, keys, web_ap
     bad = browser.post("/", data={**cauda_equina_form(), "csrf_token": "forged"})
     assert bad.status_code == 400
     assert decision_count(web_app) == 0
+    # Refused, but not lost: the form comes back filled with a fresh token and says why.
+    page = parse(bad.get_data(as_text=True))
+    assert value_of(page, "age") == "52"
+    assert checked(page, "findings") == {"urinary_retention"}
+    assert "security token had expired" in bad.get_data(as_text=True)
+    assert csrf_from(bad.get_data(as_text=True)) != "forged"
 
 
-def test_post_without_session_is_refused(web_app) -> None:
+def test_post_without_session_keeps_what_was_entered(web_app, keys) -> None:
+    """A lost session (expired, cookie gone) leads to sign-in and back to the filled form."""
     client = web_app.test_client()
-    assert client.post("/", data={**cauda_equina_form(), "csrf_token": "x"}).status_code == 400
+    form = cauda_equina_form(findings=["urinary_retention", "fever"], egfr="25",
+                             patient_reference="MRN-0042", submission_id="s" * 32)
+    refused = client.post("/", data={**form, "csrf_token": "x"})
+    assert refused.status_code == 401
+    html = refused.get_data(as_text=True)
+    assert 'name="key"' in html and "what you" in html and "entered is kept" in html
+    assert decision_count(web_app) == 0
+    # the values ride along as hidden fields of the sign-in form, never in the URL
+    assert '<input type="hidden" name="egfr" value="25">' in html
+    assert '<input type="hidden" name="findings" value="fever">' in html
+    resumed = client.post("/sign-in", data={
+        **form, "resume": "1", "key": keys["clinician"], "csrf_token": csrf_from(html)})
+    assert resumed.status_code == 200
+    page = parse(resumed.get_data(as_text=True))
+    assert value_of(page, "age") == "52" and value_of(page, "egfr") == "25"
+    assert value_of(page, "patient_reference") == "MRN-0042"
+    assert checked(page, "findings") == {"urinary_retention", "fever"}
+    assert page.selected["region"] == "lumbar"
+    assert "signed in again" in resumed.get_data(as_text=True)
+    # and submitting it now evaluates once
+    done = client.post("/", data={**form, "csrf_token": csrf_from(resumed.get_data(
+        as_text=True))})
+    assert done.status_code == 200 and decision_count(web_app) == 1
+
+
+def test_wrong_key_on_resume_keeps_the_values(web_app, keys) -> None:
+    client = web_app.test_client()
+    html = client.post("/", data={**cauda_equina_form(), "csrf_token": "x"}).get_data(
+        as_text=True)
+    again = client.post("/sign-in", data={**cauda_equina_form(), "resume": "1",
+                                          "key": "wrong", "csrf_token": csrf_from(html)})
+    assert again.status_code == 401
+    text = again.get_data(as_text=True)
+    assert "not valid" in text and '<input type="hidden" name="age" value="52">' in text
+
+
+def test_expired_sign_in_page_keeps_the_values(web_app, keys) -> None:
+    client = web_app.test_client()
+    stale = client.post("/sign-in", data={**cauda_equina_form(), "resume": "1",
+                                          "key": keys["clinician"], "csrf_token": "old"})
+    assert stale.status_code == 400
+    text = stale.get_data(as_text=True)
+    assert "sign-in page had expired" in text
+    assert '<input type="hidden" name="age" value="52">' in text
+
+
+def test_anonymous_token_carries_no_role(web_app) -> None:
+    client = web_app.test_client()
     # a token from an anonymous (signed-out) session is valid CSRF but carries no role
     token = csrf_from(client.get("/").get_data(as_text=True))
-    assert client.post("/", data={**cauda_equina_form(), "csrf_token": token}).status_code == 403
+    response = client.post("/", data={**cauda_equina_form(), "csrf_token": token})
+    assert response.status_code == 401 and 'name="key"' in response.get_data(as_text=True)
     assert decision_count(web_app) == 0
 
 
@@ -230,6 +285,7 @@ def test_token_from_before_sign_in_is_not_valid_after(browser, keys, web_app) ->
     browser.post("/sign-in", data={"key": keys["clinician"], "csrf_token": old_token})
     response = browser.post("/", data={**cauda_equina_form(), "csrf_token": old_token})
     assert response.status_code == 400
+    assert csrf_from(response.get_data(as_text=True)) != old_token
     assert decision_count(web_app) == 0
 
 
@@ -262,10 +318,13 @@ def test_admin_may_use_both(browser, keys) -> None:
     assert browser.get("/audit").status_code == 200
 
 
-def test_pages_run_no_script_and_are_not_cached(browser) -> None:
+def test_pages_run_only_their_own_script_and_are_not_cached(browser) -> None:
     response = browser.get("/")
-    assert "<script" not in response.get_data(as_text=True)
-    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    html = response.get_data(as_text=True)
+    assert html.count("<script") == 1 and '<script src="/assets/web.js" defer>' in html
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src 'self';" in policy
+    assert "unsafe-inline" not in policy
     assert response.headers["Cache-Control"] == "no-store"
     css = browser.get("/assets/web.css")
     assert css.status_code == 200 and "@media print" in css.get_data(as_text=True)
