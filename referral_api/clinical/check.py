@@ -72,7 +72,8 @@ def run_embedded_tests(ruleset: RuleSet, vocabulary: Vocabulary) -> list[RulePro
     problems: list[RuleProblem] = []
     for test in ruleset.tests:
         try:
-            result = evaluate(test.request, ruleset, vocabulary, counterfactuals=False)
+            result = evaluate(test.request, ruleset, ruleset.vocabulary or vocabulary,
+                              counterfactuals=False)
         except (KeyError, ValueError) as exc:
             problems.append(RuleProblem(test.file, test.line, f"test '{test.name}': {exc}"))
             continue

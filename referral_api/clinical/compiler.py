@@ -20,7 +20,13 @@ from referral_api.clinical.conditions import (
     load_yaml,
     plain,
 )
-from referral_api.clinical.lock import compute_sha256, file_hashes, version_dir, version_files
+from referral_api.clinical.lock import (
+    compute_sha256,
+    file_hashes,
+    version_dir,
+    version_files,
+    vocabulary_path,
+)
 from referral_api.clinical.model import (
     RULESET_FILE,
     SAFETY_EFFECTS,
@@ -571,10 +577,19 @@ def _compile_region(
 def load_version(
     rules_dir: Path, ruleset_id: str, version: str, vocabulary: Vocabulary
 ) -> tuple[RuleSet | None, list[RuleProblem]]:
-    """Load, validate and compile one version directory (no lock check)."""
+    """Load, validate and compile one version directory (no lock check).
+
+    ``vocabulary`` is the shared v1 vocabulary; a version directory holding its own
+    ``vocabulary.yaml`` is compiled and evaluated with that file instead.
+    """
     problems: list[RuleProblem] = []
     vdir = version_dir(rules_dir, ruleset_id, version)
     prefix = f"{ruleset_id}/{version}/"
+    if (vdir / VOCABULARY_FILE).is_file():
+        try:
+            vocabulary = load_vocabulary(vocabulary_path(rules_dir, ruleset_id, version))
+        except VocabularyError as exc:
+            return None, [RuleProblem(prefix + VOCABULARY_FILE, None, str(exc))]
     doc = _load_doc(vdir / RULESET_FILE, problems, prefix + RULESET_FILE)
     if doc is None:
         return None, problems
@@ -623,9 +638,6 @@ def load_version(
             tests.extend(region_tests)
             if compiled is not None:
                 regions[region] = compiled
-    if VOCABULARY_FILE in version_files(vdir):
-        problems.append(RuleProblem(prefix + VOCABULARY_FILE, None,
-                                    "the vocabulary lives at the top of the rules directory"))
     if problems:
         return None, problems
     try:
@@ -652,6 +664,7 @@ def load_version(
             table=table,
             request_mask=table.request_mask_builder(),
             file_hashes=hashes,
+            vocabulary=vocabulary,
         ),
         [],
     )

@@ -231,6 +231,13 @@ class RuleSet:
     table: AtomTable | None = None
     request_mask: Callable[[Mapping[str, Any]], int] | None = None
     file_hashes: Mapping[str, str] = field(default_factory=dict)
+    #: The vocabulary this version validates and evaluates with (its own file, or the shared
+    #: v1 file for versions without one, e.g. 2026.1.0).
+    vocabulary: Vocabulary | None = None
+    #: Rule language: 1 (2026.1.0) or 2 (ruleset.yaml `language: 2`, 2026.2.0 and later).
+    language: int = 1
+    #: Language 2 only: the compiled version-level parts (see :mod:`combine`).
+    v2: Any = None
 
     def summary(self) -> dict[str, Any]:
         """version, status, effective_from, sha256 (for GET /v1/rulesets)."""
@@ -268,12 +275,26 @@ class RuleSet:
 
 
 class RuleRegistry:
-    """Every loaded version of the rule sets, with the vocabulary they share."""
+    """Every loaded version of the rule sets, each with its vocabulary.
+
+    ``vocabulary`` is the shared v1 file (``rules/vocabulary.yaml``), kept for callers that
+    predate versioned vocabularies; new code asks :meth:`vocabulary_for` (a version) or
+    :meth:`vocabulary_at` (the version in force at a time).
+    """
 
     def __init__(self, vocabulary: Vocabulary, rulesets: list[RuleSet]) -> None:
         self.vocabulary = vocabulary
         self._versions = sorted(rulesets, key=lambda r: version_key(r.version))
         self._by_version = {r.version: r for r in self._versions}
+
+    def vocabulary_for(self, version: str) -> Vocabulary:
+        """The vocabulary of a version; KeyError when the version is unknown."""
+        return self._by_version[version].vocabulary or self.vocabulary
+
+    def vocabulary_at(self, at: datetime) -> Vocabulary:
+        """The vocabulary of the version in force at ``at``; LookupError when none is."""
+        ruleset = self.in_force(at)
+        return ruleset.vocabulary or self.vocabulary
 
     def versions(self) -> list[RuleSet]:
         """All versions, oldest first (semantic version order)."""
