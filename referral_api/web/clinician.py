@@ -17,7 +17,7 @@ from referral_api.store.sqlite.log import IdempotencyConflict, LogUnavailable
 from ..auth import check_not_throttled, record_auth_failure
 from ..context import services
 from ..problem import ProblemError
-from . import bp
+from . import bp, wording
 from .csrf import token_failed
 from .decision_view import build_view, handout_for
 from .form_data import (
@@ -71,16 +71,29 @@ def scenario_titles(version: str | None) -> dict[str, str]:
     return {s.id: s.title for rules in ruleset.regions.values() for s in rules.scenarios}
 
 
-def _days_supported() -> bool:
-    fields = getattr(services().request_schema, "fields", {}) or {}
-    return "days_since_injury" in fields
+def form_vocabulary() -> Vocabulary:
+    """The vocabulary requests are validated against now (the version in force)."""
+    loader = services().request_schema
+    current = getattr(loader, "vocabulary", None)
+    return current() if callable(current) else services().vocabulary
+
+
+def _days_supported(vocabulary: Vocabulary) -> bool:
+    """Vocabulary v2 and later come with 2026.2.0, which reads ``days_since_injury``."""
+    return getattr(vocabulary, "format", 1) >= 2
+
+
+#: Group names of the v2 form (delta §8.7) where they differ from the v1 words.
+V2_GROUP_WORDS = {"trauma": "Injury", "neurological": "Neurology",
+                  "imaging": "Imaging already done"}
 
 
 def _form_context(vocabulary: Vocabulary, values: FormValues) -> dict[str, Any]:
     """Everything the form template needs from the vocabulary (built from data, not by hand)."""
     confirm = [vocabulary.findings[c] for c in values.confirm if c in vocabulary.findings]
     confirm_codes = {f.code for f in confirm}
-    order = list(FINDING_GROUPS)
+    v2 = _days_supported(vocabulary)
+    order = list(getattr(vocabulary, "finding_groups", FINDING_GROUPS))
     for finding in vocabulary.findings.values():
         if finding.group not in order:
             order.append(finding.group)
@@ -91,7 +104,8 @@ def _form_context(vocabulary: Vocabulary, values: FormValues) -> dict[str, Any]:
                     and (not getattr(f, "deprecated", False)
                          or values.ticked("findings", f.code))]
         if findings:
-            groups.append({"code": group, "findings": findings})
+            words = (V2_GROUP_WORDS.get(group) if v2 else None) or wording.group_words(group)
+            groups.append({"code": group, "words": words, "findings": findings})
     procedures_by_region: dict[str, list[Any]] = {}
     for procedure in vocabulary.procedures.values():
         procedures_by_region.setdefault(procedure.region, []).append(procedure)
@@ -100,7 +114,8 @@ def _form_context(vocabulary: Vocabulary, values: FormValues) -> dict[str, Any]:
         "confirm_findings": confirm,
         "injury_findings": INJURY_FINDINGS,
         "cspine_low_risk": vocabulary.findings.get(CSPINE_LOW_RISK),
-        "days_supported": _days_supported(),
+        "days_supported": v2,
+        "mark_red_flags": v2,
         "contraindications": [c for c in vocabulary.contraindications.values()
                               if not getattr(c, "deprecated", False)
                               or values.ticked("contraindications", c.code)],
@@ -119,7 +134,7 @@ def _render_form(
     status: int = 200,
     submission_id: str | None = None,
 ) -> tuple[str, int]:
-    vocabulary = services().vocabulary
+    vocabulary = form_vocabulary()
     known = {"findings": vocabulary.findings, "contraindications": vocabulary.contraindications,
              "confirm": vocabulary.findings}
     ignored = [code for name, table in known.items()
@@ -230,13 +245,14 @@ def evaluate() -> Any:
         return _render_form(values, notice=STALE_PAGE, status=400,
                             submission_id=submission_id)
     svc = services()
-    vocabulary = svc.vocabulary
+    vocabulary = form_vocabulary()
 
     def label(code: str) -> str:
         finding = vocabulary.findings.get(code)
         return finding.label if finding is not None else code
 
-    errors = form_checks(values, days_since_injury_supported=_days_supported(), label=label)
+    errors = form_checks(values, days_since_injury_supported=_days_supported(vocabulary),
+                         label=label)
     try:
         loaded = svc.request_schema.load(to_api_request(values))
     except ValidationError as err:

@@ -35,6 +35,15 @@ class DecisionView:
     urgency_changes: tuple[Mapping[str, Any], ...]
     other_changes: tuple[Mapping[str, Any], ...]
     alerts: tuple[Mapping[str, Any], ...]
+    #: ``(urgency, [finding codes])`` for each urgency above the answer's, most urgent first:
+    #: the short "what would change this" the clinician reads; the full table is behind
+    #: "show all".
+    escalations: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def all_changes(self) -> tuple[Mapping[str, Any], ...]:
+        """Every change, the changes of urgency first (most urgent first)."""
+        return self.urgency_changes + self.other_changes
 
     @property
     def plan(self) -> Any:
@@ -68,6 +77,11 @@ def build_view(decision: Mapping[str, Any], vocabulary: Any,
         else:
             other.append(change)
     urgency_changes.sort(key=lambda c: URGENCY_ORDER.get(str(c.get("urgency")), 3))
+    escalations: dict[str, list[str]] = {}
+    for change in urgency_changes:
+        level = str(change.get("urgency"))
+        if URGENCY_ORDER.get(level, 3) < current:
+            escalations.setdefault(level, []).append(str(change.get("finding")))
     safety = decision.get("safety") or {}
     alerts = tuple(
         {"code": a.get("code"), "label": alert_label(str(a.get("code")), vocabulary),
@@ -83,6 +97,7 @@ def build_view(decision: Mapping[str, Any], vocabulary: Any,
         urgency_changes=tuple(urgency_changes),
         other_changes=tuple(other),
         alerts=alerts,
+        escalations=tuple((level, tuple(codes)) for level, codes in escalations.items()),
     )
 
 
