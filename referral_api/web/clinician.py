@@ -31,6 +31,7 @@ from .form_data import (
 )
 from .pages import error_page
 from .session_auth import CLINICIAN, SignInRefused, safe_next, sign_in, sign_out, signed_in
+from .vocabularies import form_vocabulary, scenario_titles, vocabulary_for
 
 SUBMISSION_FIELD = "submission_id"
 UUID_CHARS = frozenset("0123456789abcdef-")
@@ -47,35 +48,6 @@ STALE_PAGE = ("The page's security token had expired, so nothing was evaluated. 
 
 def _new_submission_id() -> str:
     return uuid.uuid4().hex
-
-
-def vocabulary_for(version: str | None) -> Vocabulary:
-    """The vocabulary a rule set version was written against (the shared one when the registry
-    keeps a single vocabulary)."""
-    svc = services()
-    lookup = getattr(svc.registry, "vocabulary_for", None)
-    if version and callable(lookup):
-        try:
-            return lookup(version)
-        except (KeyError, LookupError):
-            pass
-    return svc.vocabulary
-
-
-def scenario_titles(version: str | None) -> dict[str, str]:
-    """Scenario id -> title for a rule set version (ids stay hidden in a details element)."""
-    try:
-        ruleset = services().registry.get(str(version))
-    except KeyError:
-        return {}
-    return {s.id: s.title for rules in ruleset.regions.values() for s in rules.scenarios}
-
-
-def form_vocabulary() -> Vocabulary:
-    """The vocabulary requests are validated against now (the version in force)."""
-    loader = services().request_schema
-    current = getattr(loader, "vocabulary", None)
-    return current() if callable(current) else services().vocabulary
 
 
 def _days_supported(vocabulary: Vocabulary) -> bool:

@@ -1,0 +1,301 @@
+"""Issue 11 in a real browser: the headline and plan for the cases that hurt when wrong (MR
+Unsafe implant, pacemaker, child with cauda equina signs), the patient handout, phones and
+paper, no lost work on an expired session, local times, keyboard-only use, and axe-core on
+every page. Screenshots go to tests/artifacts/ (git-ignored) for review."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.accessibility import assert_accessible
+from tests.browser.conftest import LiveServer, sign_in
+
+pytestmark = pytest.mark.browser
+
+MR_UNSAFE = {"age": "70", "region": "lumbar", "weeks": "3", "findings": ["history_of_cancer"],
+             "contraindications": ["mr_unsafe_implant"]}
+PACEMAKER = {"age": "60", "region": "lumbar", "weeks": "10", "care": "8", "candidate": True,
+             "findings": ["radiculopathy"], "egfr": "20",
+             "contraindications": ["non_conditional_cardiac_device"]}
+CHILD_CES = {"age": "10", "region": "lumbar", "weeks": "1",
+             "findings": ["saddle_anesthesia", "urinary_retention"]}
+UNCOMPLICATED = {"age": "40", "region": "lumbar", "weeks": "1", "findings": []}
+
+
+def fill(page: Any, case: dict[str, Any], reference: str | None = None) -> None:
+    """Fill the form like a clinician does (labels, not ids, for the main fields)."""
+    page.get_by_label("Age (years)").fill(case["age"])
+    page.get_by_label("Region").select_option(case["region"])
+    page.get_by_label("Symptom duration (weeks)").fill(case["weeks"])
+    if case.get("care"):
+        page.get_by_label("Conservative care completed (weeks)").fill(case["care"])
+    if case.get("candidate"):
+        page.get_by_label("Candidate for surgery or an intervention").check()
+    for code in case.get("findings", []):
+        page.locator(f"#finding-{code}").check()
+    for code in case.get("contraindications", []):
+        page.locator(f"#contraindication-{code}").check()
+    if case.get("egfr"):
+        page.get_by_label("eGFR (mL/min/1.73 m², optional)").fill(case["egfr"])
+    if reference:
+        page.get_by_label("Patient reference (optional)").fill(reference)
+
+
+def evaluate(page: Any, server: LiveServer, case: dict[str, Any],
+             reference: str | None = None) -> str:
+    """Fill and submit the form; returns the decision id shown."""
+    page.goto(server.url("/"))
+    fill(page, case, reference)
+    page.get_by_role("button", name="Evaluate referral").click()
+    page.wait_for_load_state()
+    return page.locator("[data-testid=decision-id]").inner_text().strip()
+
+
+def pdf_pages(page: Any) -> int:
+    """Pages of the PDF Chromium prints for the current page (A4)."""
+    pdf = page.pdf(format="A4", print_background=True)
+    return len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
+
+
+def no_sideways_scroll(page: Any) -> int:
+    return page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+
+def test_mr_unsafe_case_red_headline_contraindicated_badges(page: Any, live_server: LiveServer,
+                                                            artifacts: Path) -> None:
+    sign_in(page, live_server, "clinician")
+    evaluate(page, live_server, MR_UNSAFE, reference="MRN-0070")
+    headline = page.locator("[data-testid=headline]")
+    assert "MRI contraindicated (MR Unsafe implant)" in headline.inner_text()
+    tone = page.locator(".headline-box").get_attribute("data-tone")
+    assert tone in ("danger", "emergency")
+    # the box is red, not green
+    colour = page.locator(".headline-box").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert colour == "rgb(255, 228, 225)"
+    plan = page.locator("[data-testid=plan]")
+    for item in plan.locator("li").all():
+        text = item.inner_text()
+        if text.startswith(("MRI", "or MRI")):
+            assert "Contraindicated" in text, text
+    assert page.locator("[data-testid=requested-badge]").inner_text().strip() == \
+        "Contraindicated"
+    assert "Mr unsafe implant" not in page.content()  # a label, never a code in sentence case
+    page.screenshot(path=str(artifacts / "issue11-mr-unsafe.png"), full_page=True)
+    assert_accessible(page, "result (MR Unsafe implant)")
+    # print: one A4 page, the patient reference on it, no navigation
+    page.emulate_media(media="print")
+    assert page.locator("[data-testid=patient-reference]").inner_text() == "MRN-0070"
+    assert not page.locator(".site-header").is_visible()
+    page.screenshot(path=str(artifacts / "issue11-mr-unsafe-print.png"), full_page=True)
+    assert pdf_pages(page) == 1
+
+
+def test_pacemaker_case_caution_shows_the_alternative(page: Any, live_server: LiveServer,
+                                                      artifacts: Path) -> None:
+    sign_in(page, live_server, "clinician")
+    evaluate(page, live_server, PACEMAKER)
+    plan = page.locator("[data-testid=plan]").inner_text()
+    assert "If MRI cannot be done safely:" in plan
+    assert re.search(r"CT myelography, lumbar spine", plan)
+    assert page.locator(".headline-box").get_attribute("data-tone") == "caution"
+    assert "Caution: see safety" in plan
+    page.screenshot(path=str(artifacts / "issue11-pacemaker.png"), full_page=True)
+    assert_accessible(page, "result (pacemaker)")
+
+
+def test_child_with_cauda_equina_signs_no_conservative_care(page: Any, live_server: LiveServer,
+                                                            artifacts: Path) -> None:
+    sign_in(page, live_server, "clinician")
+    evaluate(page, live_server, CHILD_CES)
+    headline = page.locator("[data-testid=headline]").inner_text()
+    assert headline.startswith(("Emergency:", "Not covered")), headline
+    assert page.locator(".headline-box").get_attribute("data-tone") == "emergency"
+    assert "conservative care" not in page.locator("main").inner_text().lower()
+    page.screenshot(path=str(artifacts / "issue11-child-cauda-equina.png"), full_page=True)
+    page.emulate_media(media="print")
+    assert pdf_pages(page) == 1
+
+
+def test_result_and_form_at_390_px(chromium: Any, live_server: LiveServer,
+                                   artifacts: Path) -> None:
+    context = chromium.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, "clinician")
+        assert no_sideways_scroll(page) <= 0
+        evaluate(page, live_server, MR_UNSAFE)
+        page.locator("details.changes-all summary, .changes details summary").first.click()
+        overflow = no_sideways_scroll(page)
+        page.screenshot(path=str(artifacts / "issue11-result-390px.png"), full_page=True)
+        assert overflow <= 0, f"result page is {overflow} px wider than 390 px"
+        # the full table scrolls inside its own box
+        box = page.locator(".table-scroll").first
+        assert box.evaluate("e => getComputedStyle(e).overflowX") == "auto"
+    finally:
+        context.close()
+
+
+def test_expired_session_keeps_what_was_entered(chromium: Any, live_server: LiveServer,
+                                                artifacts: Path) -> None:
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, "clinician")
+        before = live_server.decision_count()
+        fill(page, PACEMAKER, reference="MRN-LOST-1")
+        context.clear_cookies()  # the session ends while the clinician is typing
+        page.get_by_role("button", name="Evaluate referral").click()
+        page.wait_for_load_state()
+        notice = page.locator("[data-testid=kept-notice]")
+        assert "entered is kept" in notice.inner_text()
+        assert live_server.decision_count() == before
+        page.screenshot(path=str(artifacts / "issue11-expired-session.png"), full_page=True)
+        assert_accessible(page, "sign-in after an expired session")
+        page.get_by_label("Access key").fill(live_server.keys["clinician"])
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state()
+        assert page.get_by_label("Age (years)").input_value() == "60"
+        assert page.get_by_label("eGFR (mL/min/1.73 m², optional)").input_value() == "20"
+        assert page.get_by_label("Patient reference (optional)").input_value() == "MRN-LOST-1"
+        assert page.locator("#finding-radiculopathy").is_checked()
+        assert page.locator("#contraindication-non_conditional_cardiac_device").is_checked()
+        assert page.get_by_label("Candidate for surgery or an intervention").is_checked()
+        page.screenshot(path=str(artifacts / "issue11-expired-session-restored.png"),
+                        full_page=True)
+        page.get_by_role("button", name="Evaluate referral").click()
+        page.wait_for_load_state()
+        assert page.locator("[data-testid=decision-id]").is_visible()
+        assert live_server.decision_count() == before + 1
+    finally:
+        context.close()
+
+
+def test_times_in_local_time_with_utc_on_hover(chromium: Any, live_server: LiveServer) -> None:
+    context = chromium.new_context(timezone_id="America/New_York")
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, "clinician")
+        evaluate(page, live_server, UNCOMPLICATED)
+        when = page.locator("time[data-local-time]").first
+        assert when.inner_text().endswith("(UTC-05:00)")
+        assert when.get_attribute("title").endswith(" UTC")
+        assert page.get_by_role("button", name="Print").is_visible()
+    finally:
+        context.close()
+
+
+def test_keyboard_only_form_completion_with_visible_focus(page: Any,
+                                                          live_server: LiveServer) -> None:
+    sign_in(page, live_server, "clinician")
+    page.goto(live_server.url("/"))
+
+    def tab_to(selector: str) -> None:
+        for _ in range(300):
+            page.keyboard.press("Tab")
+            if page.evaluate(f"() => document.activeElement.matches({selector!r})"):
+                style = page.evaluate(
+                    "() => { const s = getComputedStyle(document.activeElement);"
+                    " return [s.outlineStyle, s.outlineWidth, s.boxShadow]; }")
+                assert style[0] != "none" and style[1] != "0px", (selector, style)
+                return
+        raise AssertionError(f"{selector} not reachable with Tab")
+
+    tab_to("a.skip-link")
+    assert page.locator("a.skip-link").is_visible()
+    tab_to("#age")
+    page.keyboard.type("52")
+    tab_to("#region")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    assert page.locator("#region").input_value() == "lumbar"
+    tab_to("#symptom_duration_weeks")
+    page.keyboard.type("1")
+    tab_to("#finding-urinary_retention")
+    page.keyboard.press("Space")
+    assert page.locator("#finding-urinary_retention").is_checked()
+    tab_to("button.button-primary")
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    assert page.locator("[data-testid=headline]").inner_text().startswith("Emergency:")
+
+
+def test_axe_sign_in_form_audit_list_detail_and_charts(chromium: Any, live_server: LiveServer,
+                                                       artifacts: Path) -> None:
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(live_server.url("/sign-in"))
+        assert_accessible(page, "sign-in")
+        sign_in(page, live_server, "admin")
+        page.goto(live_server.url("/"))
+        assert_accessible(page, "form")
+        decision_id = evaluate(page, live_server, CHILD_CES)
+        assert_accessible(page, "result (child)")
+        page.goto(live_server.url("/audit"))
+        assert page.locator("svg.chart").count() == 2
+        assert_accessible(page, "audit list with charts")
+        page.goto(live_server.url(f"/audit/decisions/{decision_id}"))
+        assert_accessible(page, "audit detail")
+        # an error summary is accessible too
+        page.goto(live_server.url("/"))
+        page.get_by_role("button", name="Evaluate referral").click()
+        page.wait_for_load_state()
+        assert_accessible(page, "form with errors")
+    finally:
+        context.close()
+
+
+def handout_or_skip(page: Any, server: LiveServer, decision_id: str) -> None:
+    record = server.app.extensions["referral_api"].log.get(decision_id)
+    if not record.get("patient_information"):
+        pytest.skip(f"rule set {record['ruleset']['version']} in force has no patient "
+                    "information")
+    page.get_by_role("link", name="Patient handout").click()
+    page.wait_for_load_state()
+
+
+def test_uncomplicated_handout_reads_prints_and_passes_axe(page: Any, live_server: LiveServer,
+                                                          artifacts: Path) -> None:
+    sign_in(page, live_server, "clinician")
+    decision_id = evaluate(page, live_server, UNCOMPLICATED)
+    handout_or_skip(page, live_server, decision_id)
+    assert page.url.endswith(f"/decisions/{decision_id}/patient")
+    record = live_server.app.extensions["referral_api"].log.get(decision_id)
+    info = record["patient_information"]
+    assert page.locator("[data-testid=handout-headline]").inner_text() == info["headline"]
+    for heading in ("What is happening", "Why this decision", "About the scan",
+                    "What to do now", "When to get help", "Questions you can ask"):
+        assert page.get_by_role("heading", name=heading).is_visible(), heading
+    assert "{" not in page.locator("main").inner_text()  # every placeholder filled
+    font = page.locator(".handout p").first.evaluate("e => parseFloat(getComputedStyle(e)"
+                                                     ".fontSize)")
+    assert font >= 18  # large type
+    page.screenshot(path=str(artifacts / "issue11-handout-uncomplicated.png"), full_page=True)
+    assert_accessible(page, "patient handout")
+    page.emulate_media(media="print")
+    assert pdf_pages(page) == 1
+    page.emulate_media(media="screen")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert no_sideways_scroll(page) <= 0
+    page.screenshot(path=str(artifacts / "issue11-handout-390px.png"), full_page=True)
+
+
+def test_emergency_handout_at_most_two_pages(page: Any, live_server: LiveServer,
+                                             artifacts: Path) -> None:
+    sign_in(page, live_server, "clinician")
+    decision_id = evaluate(page, live_server, MR_UNSAFE | {"findings": [
+        "history_of_cancer", "urinary_retention"]})
+    handout_or_skip(page, live_server, decision_id)
+    # the emergency signs come before the explanations
+    text = page.locator("main").inner_text()
+    assert text.index("When to get help") < text.index("What is happening")
+    page.screenshot(path=str(artifacts / "issue11-handout-emergency.png"), full_page=True)
+    assert_accessible(page, "patient handout (emergency)")
+    page.emulate_media(media="print")
+    assert pdf_pages(page) <= 2
