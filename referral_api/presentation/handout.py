@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .plan import Plan, build_plan
+from .safety import MRI, ROUTES_BY_CODE, contraindicating_alerts
 
 LEVELS: tuple[tuple[str, str], ...] = (
     ("emergency", "Go to the emergency department now if"),
@@ -24,13 +25,17 @@ LEVELS: tuple[tuple[str, str], ...] = (
 MODALITY_WORDS: dict[str, str] = {
     "mri": "an MRI scan",
     "ct": "a CT scan",
-    "ct_myelography": "a CT myelogram (a CT scan after dye is put into your spine with a needle)",
+    "ct_myelography": "a CT myelogram",
     "xray": "X-rays",
 }
 REGION_WORDS: dict[str, str] = {
     "cervical": "your neck",
     "thoracic": "the middle of your back",
     "lumbar": "your lower back",
+}
+#: One plain sentence for a study whose name says little to a patient.
+EXPLAIN: dict[str, str] = {
+    "ct_myelography": "This is a CT scan. First, dye goes into your spine through a thin needle.",
 }
 STEP_TIMING: dict[str, str] = {
     "emergent": "today",
@@ -72,6 +77,8 @@ class Handout:
     questions: tuple[str, ...]
     scan_blocks: tuple[ScanBlock, ...]
     emergency: bool
+    #: Said first when MRI is contraindicated: the scan texts describe MRI, the plan does not.
+    safety_note: str = ""
 
     @property
     def max_pages(self) -> int:
@@ -105,6 +112,8 @@ def patient_step_words(plan: Plan) -> tuple[str, ...]:
         timing = STEP_TIMING.get(plan.urgency, "") if first else ""
         lead = "First" if first and len(plan.steps) > 1 else ("Then" if not first else "You need")
         line = f"{lead}: {study} of {where}" + (f", {timing}" if timing else "") + "."
+        if item.modality in EXPLAIN:
+            line += " " + EXPLAIN[item.modality]
         lines.append(line[0].upper() + line[1:])
     return tuple(lines)
 
@@ -155,7 +164,13 @@ def build_handout(decision: Mapping[str, Any], vocabulary: Any,
                       for s in signs if s.get("level") == level)
         if items:
             groups.append(ComeBackGroup(level=level, heading=heading, items=items))
+    safety_note = ""
+    contra = contraindicating_alerts(decision)
+    if contra and all(MRI in ROUTES_BY_CODE.get(str(a.get("code")), ()) for a in contra):
+        safety_note = ("An MRI scan is not safe for you. This is because of metal or a device "
+                       "in your body. Your care team will use a different scan first.")
     return Handout(
+        safety_note=safety_note,
         headline=_fill(info.get("headline"), values),
         plan_lines=patient_step_words(plan),
         what_is_happening=_fill(info.get("what_is_happening"), values),

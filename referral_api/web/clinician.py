@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from typing import Any
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
 from referral_api.clinical.vocabulary import FINDING_GROUPS, Vocabulary
@@ -295,9 +295,11 @@ def _cds_decision(text: str) -> str | None:
 
 
 def placeholders() -> dict[str, str]:
-    """Values for placeholders a handout text may still hold (the engine fills them first)."""
-    configured = current_app.config.get("PATIENT_INFORMATION_PLACEHOLDERS") or {}
-    return {str(k): str(v) for k, v in dict(configured).items()}
+    """Configured values for placeholders a handout text may still hold (the engine fills
+    them when it decides; this covers a record made before a value was configured)."""
+    settings = services().settings
+    configured = getattr(settings, "patient_placeholders", None)
+    return dict(configured()) if callable(configured) else {}
 
 
 @bp.get("/decisions/<decision_id>/patient")

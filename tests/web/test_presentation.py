@@ -278,10 +278,13 @@ def test_handout_plan_in_plain_words_skips_contraindicated_mri() -> None:
                                            "points": ["A thin needle goes into your back."]}}))
     handout = build_handout(body, VOCABULARY)
     assert handout is not None
-    assert handout.plan_lines == ("You need: a CT myelogram (a CT scan after dye is put into "
-                                  "your spine with a needle) of your lower back, today.",)
+    assert handout.plan_lines == ("You need: a CT myelogram of your lower back, today. This is "
+                                  "a CT scan. First, dye goes into your spine through a thin "
+                                  "needle.",)
     assert handout.scan_blocks[0].title == "If you are having a CT myelogram"
     assert handout.max_pages == 2
+    assert handout.safety_note.startswith("An MRI scan is not safe for you.")
+    assert build_handout(UNCOMPLICATED, VOCABULARY).safety_note == ""
 
 
 def test_no_handout_without_patient_information() -> None:
