@@ -47,6 +47,9 @@ LEVEL_PHRASES: dict[str, str] = {
 MAX_HEADLINE_WORDS = 15
 MAX_SENTENCE_WORDS = 20
 MAX_LIST_SENTENCE_WORDS = 25
+#: §12.1: how many sentences a prose field holds, how many items a list holds (inclusive).
+SENTENCES = {"headline": (1, 1), "what_is_happening": (2, 4), "why_this_decision": (2, 4)}
+ITEMS = {"meanwhile": (2, 5), "questions_to_ask": (3, 5)}
 
 #: Wording patients must never read: jargon that §12.2 and the standards forbid. "Conservative
 #: care" is the clinician's phrase for "no imaging now"; next to an emergency it is dangerous,
@@ -217,11 +220,20 @@ def check_scenario(
         problems += _text_problems(where, value, placeholders, max_grade, MAX_SENTENCE_WORDS)
         if field == "headline" and len(value.split()) > MAX_HEADLINE_WORDS:
             problems.append(f"{where}: {len(value.split())} words (at most {MAX_HEADLINE_WORDS})")
+        if field in SENTENCES:
+            low, high = SENTENCES[field]
+            count = len(_sentences(value))
+            if not low <= count <= high:
+                problems.append(f"{where}: {count} sentence(s) (§12.1: {low} to {high})")
     for field in LIST_FIELDS:
         if field in entry:
             problems += _list_problems(
                 f"{scenario_id}.{field}", entry[field], placeholders, max_grade
             )
+            count = len(entry[field]) if isinstance(entry[field], list) else 0
+            low, high = ITEMS[field]
+            if count and not low <= count <= high:
+                problems.append(f"{scenario_id}.{field}: {count} item(s) (§12.1: {low} to {high})")
     if "come_back_if" in entry:
         problems += _come_back_problems(
             f"{scenario_id}.come_back_if", entry["come_back_if"], placeholders, max_grade
