@@ -107,7 +107,8 @@ def headline(decision: Mapping[str, Any], vocabulary: Any,
         requested = plan.requested
         what = "MRI" if about_mri or requested is None else requested.label
         if usable:
-            text = f"{prefix}{what} contraindicated ({names}): {usable[0].label} first{timing}"
+            when = f",{timing}" if urgency in ("emergent", "urgent") else timing
+            text = f"{prefix}{what} contraindicated ({names}): {usable[0].label} first{when}"
         else:
             text = f"{prefix}{what} contraindicated ({names}): agree another study with radiology"
         return Headline(text=text, tone="emergency" if urgency == "emergent" else "danger",

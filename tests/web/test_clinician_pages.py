@@ -97,14 +97,22 @@ def test_clinician_form_every_control_labelled(browser, keys, web_app) -> None:
     assert {"age", "sex", "region", "symptom_duration_weeks", "conservative_care_weeks",
             "intervention_candidate", "requested_procedure", "egfr", "findings",
             "contraindications"} <= names
-    vocabulary = web_app.extensions["referral_api"].vocabulary
+    # Every finding of the vocabulary in force is an explicit checkbox (delta §8.7); retired
+    # codes (deprecated, replaced) are not offered to a new request.
+    vocabulary = web_app.extensions["referral_api"].request_schema.vocabulary()
+    current = {c for c, f in vocabulary.findings.items() if not f.deprecated}
     finding_values = {c["value"] for c in page.controls if c.get("name") == "findings"}
-    assert finding_values == set(vocabulary.findings)
+    assert finding_values == current
     contra_values = {c["value"] for c in page.controls if c.get("name") == "contraindications"}
-    assert contra_values == set(vocabulary.contraindications)
+    assert contra_values == {c for c, item in vocabulary.contraindications.items()
+                             if not item.deprecated}
     for finding in vocabulary.findings.values():  # definitions come from the data file
-        assert finding.definition.replace("'", "&#39;").replace('"', "&#34;") in html
-    for legend in ("Red flags", "Neurological", "Trauma", "History"):
+        if not finding.deprecated:
+            assert finding.definition.replace("'", "&#39;").replace('"', "&#34;") in html
+    legends = (("Cauda equina", "Neurology", "Injury", "Infection", "Cancer", "History",
+                "Imaging already done") if vocabulary.format >= 2
+               else ("Red flags", "Neurological", "Trauma", "History"))
+    for legend in legends:
         assert f"<legend>{legend}</legend>" in html
     assert '<button type="submit" class="button-primary">Evaluate referral</button>' in html
 

@@ -126,7 +126,7 @@ def test_mr_unsafe_headline_is_red_and_names_the_contraindication_and_first_stud
     top = headline(MR_UNSAFE, VOCABULARY)
     assert top.tone == "emergency" and not top.is_green
     assert top.text == ("Emergency: MRI contraindicated (MR Unsafe implant): "
-                        "CT myelography, lumbar spine first today")
+                        "CT myelography, lumbar spine first, today")
 
 
 def test_mr_unsafe_mris_carry_contraindicated_badges_not_ratings() -> None:
