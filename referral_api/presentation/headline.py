@@ -118,6 +118,11 @@ def headline(decision: Mapping[str, Any], vocabulary: Any,
     text = f"{prefix}{first.label}{timing}"
     if len(plan.steps) > 1:
         text += f", then {plan.steps[1].items[0].label}"
+    if first.status == "caution" and first.alert_codes:
+        # The caution travels with the study it concerns: "… — caution: Pregnancy".
+        names = ", ".join(dict.fromkeys(alert_label(code, vocabulary)
+                                        for code in first.alert_codes))
+        text += f" — caution: {names}"
     requested = plan.requested
     in_plan = {item.code for step in plan.steps for item in step.items}
     if (requested is not None and requested.code not in in_plan

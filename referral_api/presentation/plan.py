@@ -19,7 +19,7 @@ from .safety import MRI, ROUTES_BY_CODE, alert_level, alerts_for
 _MYELOGRAPHY = re.compile(r"\bCT myelograph|non-MRI alternative|non-MRI stud", re.IGNORECASE)
 
 STEP_TIMING: dict[str, str] = {"emergent": "now", "urgent": "within 7 days",
-                               "routine": "scheduled", "none": ""}
+                               "routine": "", "none": ""}
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,8 @@ def test_pacemaker_caution_shows_the_named_alternative_in_the_plan() -> None:
     assert step.items[0].status == "caution"
     top = headline(PACEMAKER_V1, VOCABULARY)
     assert top.tone == "caution" and "conservative care" not in top.text
+    assert top.text == ("MRI lumbar spine without contrast (routine) — caution: "
+                        "Non-MR-conditional cardiac device")
 
 
 def test_caution_naming_an_exact_study_offers_that_study() -> None:
