@@ -113,3 +113,36 @@ def test_every_plan_line_is_grade_8_or_below() -> None:
                                 {"code": second, "rating": "usually_appropriate", "step": 2}]}
                 for line in patient_step_words(build_plan(decision, vocabulary)):
                     assert "_" not in line and textstat.flesch_kincaid_grade(line) <= 8.0, line
+
+
+def test_every_2026_2_scenario_has_a_handout_and_a_headline(web_app) -> None:
+    """Each embedded test request of 2026.2.0 (a match for every scenario) gives a handout
+    whose added text is readable, and a headline that never pairs conservative care with an
+    emergent or urgent answer; a contraindication never yields a green headline."""
+    import textstat
+
+    from referral_api.presentation import build_handout, headline
+
+    svc = web_app.extensions["referral_api"]
+    ruleset = svc.registry.get("2026.2.0")
+    vocabulary = svc.registry.vocabulary_for("2026.2.0")
+    from referral_api.clinical import engine
+
+    seen: set[str] = set()
+    for case in ruleset.tests:
+        request = svc.request_schema.load(dict(case.request))
+        output = engine.evaluate(request, ruleset, vocabulary)
+        seen.add(output["scenario"]["id"])
+        handout = build_handout(output, vocabulary, {"emergency_number": "911"})
+        assert handout is not None, case.name
+        for line in (*handout.plan_lines, handout.safety_note):
+            if line:
+                assert textstat.flesch_kincaid_grade(line) <= 8.0, line
+        top = headline(output, vocabulary, request)
+        if output["urgency"] in ("emergent", "urgent"):
+            assert "conservative care" not in top.text, (case.name, top.text)
+        if output["safety"]["status"] != "clear" or output["appropriateness"] != \
+                "usually_appropriate":
+            assert not top.is_green, (case.name, top.text)
+    scenarios = {s.id for rules in ruleset.regions.values() for s in rules.scenarios}
+    assert seen == scenarios
