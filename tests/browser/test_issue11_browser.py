@@ -329,3 +329,39 @@ def test_emergency_handout_at_most_two_pages(page: Any, live_server: LiveServer,
     assert_accessible(page, "patient handout (emergency)")
     page.emulate_media(media="print")
     assert pdf_pages(page) <= 2
+
+
+def test_confirm_mode_from_a_cds_card_link(page: Any, live_server: LiveServer,
+                                           artifacts: Path) -> None:
+    svc = live_server.app.extensions["referral_api"]
+    if svc.request_schema.vocabulary().format < 2:
+        pytest.skip("confirm mode comes with rule set 2026.2.0")
+    request = svc.request_schema.load({"patient": {"age": 40}, "region": "lumbar",
+                                       "symptom_duration_weeks": 1.5})
+    cds, _ = svc.decisions.decide(request, channel="cds-hooks", client="ehr",
+                                  hook_instance="hook-confirm", order_ref="ServiceRequest/9")
+    sign_in(page, live_server, "clinician")
+    page.goto(live_server.url(
+        "/?age=40&region=lumbar&symptom_duration_weeks=1.5"
+        "&confirm=bilateral_radiculopathy,saddle_anesthesia,urinary_retention"
+        f"&cds_decision={cds['decision_id']}"))
+    confirm = page.locator("#confirm-group")
+    box = confirm.bounding_box()
+    age_box = page.get_by_label("Age (years)").bounding_box()
+    assert box and age_box and box["y"] < age_box["y"]  # listed items first
+    assert confirm.locator("input:checked").count() == 0  # unanswered
+    page.screenshot(path=str(artifacts / "issue11-confirm-mode.png"), full_page=True)
+    assert_accessible(page, "form in confirm mode")
+    before = live_server.decision_count()
+    page.get_by_role("button", name="Evaluate referral").click()
+    page.wait_for_load_state()
+    assert "Answer yes or no" in page.locator(".error-summary").inner_text()
+    assert live_server.decision_count() == before
+    for code, answer in (("bilateral_radiculopathy", "no"), ("saddle_anesthesia", "yes"),
+                         ("urinary_retention", "no")):
+        page.locator(f"input[name=confirm_{code}][value={answer}]").check()
+    page.get_by_role("button", name="Evaluate referral").click()
+    page.wait_for_load_state()
+    assert page.locator("[data-testid=headline]").inner_text().startswith("Emergency:")
+    assert cds["decision_id"] in page.locator(".entered").inner_text()
+    assert live_server.decision_count() == before + 1
