@@ -347,3 +347,30 @@ def test_revoking_the_key_ends_the_session(browser, keys, web_app) -> None:
     html = browser.get("/").get_data(as_text=True)
     assert 'name="key"' in html
     assert 'name="findings"' not in html
+
+
+def test_timed_out_session_mid_form_comes_back_filled(browser, keys, web_app,
+                                                      monkeypatch) -> None:
+    """The shift-long session ends while the form is open: same cookie, same CSRF token."""
+    import time as real_time
+
+    from referral_api.web import session_auth
+
+    sign_in(browser, keys["clinician"])
+    html = browser.get("/").get_data(as_text=True)
+    later = real_time.time() + session_auth.MAX_AGE_S + 60
+    monkeypatch.setattr(session_auth.time, "time", lambda: later)
+    form = cauda_equina_form(egfr="41")
+    refused = browser.post("/", data={**form, "csrf_token": csrf_from(html),
+                                      "submission_id": SUBMISSION_RE.search(html).group(1)})
+    assert refused.status_code == 401 and decision_count(web_app) == 0
+    page = refused.get_data(as_text=True)
+    resumed = browser.post("/sign-in", data={**form, "resume": "1", "key": keys["clinician"],
+                                             "csrf_token": csrf_from(page),
+                                             "submission_id": SUBMISSION_RE.search(html).group(1)})
+    filled = parse(resumed.get_data(as_text=True))
+    assert value_of(filled, "egfr") == "41" and checked(filled, "findings") == {
+        "urinary_retention"}
+    # the submission id survives too, so a double submit still logs one decision
+    assert SUBMISSION_RE.search(resumed.get_data(as_text=True)).group(1) == \
+        SUBMISSION_RE.search(html).group(1)
