@@ -43,6 +43,17 @@ STEP_TIMING: dict[str, str] = {
     "routine": "at a booked appointment",
 }
 
+#: "What to expect" for a CT myelogram (criteria-2026.2.0 §12.1: needle in the lower back, lie
+#: flat afterwards as advised, headache advice), shown instead of the scenario's MRI text when
+#: MRI is contraindicated and a CT myelogram comes first.
+CT_MYELOGRAM_BLOCK = (
+    "A doctor puts a thin needle into your lower back. Dye goes in through the needle.",
+    "Then you have a CT scan. It does not hurt and takes a few minutes.",
+    "Afterwards, lie flat for as long as the staff tell you.",
+    "A headache is common. It is often worse when you sit or stand. Tell the staff or call "
+    "your doctor if you get one.",
+)
+
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -99,15 +110,20 @@ def _items(value: Any, placeholders: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(_fill(v, placeholders) for v in value if str(v).strip())
 
 
+def _study_words(item: Any) -> tuple[str, str]:
+    study = MODALITY_WORDS.get(item.modality or "", item.label)
+    where = ("the joints at the bottom of your spine" if "sacroiliac" in item.code
+             else REGION_WORDS.get(item.region or "", "your spine"))
+    return study, where
+
+
 def patient_step_words(plan: Plan) -> tuple[str, ...]:
     """The plan for the patient: the preferred usable study of each step, in plain words."""
     lines: list[str] = []
     for step in plan.steps:
         usable = [i for i in step.items if i.status != "contraindicated"] or list(step.items)
         item = usable[0]
-        study = MODALITY_WORDS.get(item.modality or "", item.label)
-        where = ("the joints at the bottom of your spine" if "sacroiliac" in item.code
-                 else REGION_WORDS.get(item.region or "", "your spine"))
+        study, where = _study_words(item)
         first = step.number == 1
         timing = STEP_TIMING.get(plan.urgency, "") if first else ""
         lead = "First" if first and len(plan.steps) > 1 else ("Then" if not first else "You need")
@@ -165,13 +181,24 @@ def build_handout(decision: Mapping[str, Any], vocabulary: Any,
         if items:
             groups.append(ComeBackGroup(level=level, heading=heading, items=items))
     safety_note = ""
+    patient_headline = _fill(info.get("headline"), values)
+    scan_blocks = _scan_blocks(info.get("if_scan_booked"), values) if not plan.empty else ()
     contra = contraindicating_alerts(decision)
-    if contra and all(MRI in ROUTES_BY_CODE.get(str(a.get("code")), ()) for a in contra):
+    usable = [i for step in plan.steps for i in step.items if i.status != "contraindicated"]
+    if contra and usable and all(MRI in ROUTES_BY_CODE.get(str(a.get("code")), ())
+                                 for a in contra):
+        # The scenario's texts were written for an MRI; the plan now starts with another
+        # study. Never tell the patient "you need an MRI" when MRI is ruled out.
         safety_note = ("An MRI scan is not safe for you. This is because of metal or a device "
                        "in your body. Your care team will use a different scan first.")
+        study, where = _study_words(usable[0])
+        timing = STEP_TIMING.get(str(decision.get("urgency")), "")
+        patient_headline = f"You need {study} of {where}" + (f", {timing}" if timing else "") + "."
+        scan_blocks = ((ScanBlock("If you are having a CT myelogram", CT_MYELOGRAM_BLOCK),)
+                       if usable[0].modality == "ct_myelography" else ())
     return Handout(
         safety_note=safety_note,
-        headline=_fill(info.get("headline"), values),
+        headline=patient_headline,
         plan_lines=patient_step_words(plan),
         what_is_happening=_fill(info.get("what_is_happening"), values),
         why_this_decision=_fill(info.get("why_this_decision"), values),
@@ -179,6 +206,6 @@ def build_handout(decision: Mapping[str, Any], vocabulary: Any,
         meanwhile=_items(info.get("meanwhile"), values),
         come_back=tuple(groups),
         questions=_items(info.get("questions_to_ask"), values),
-        scan_blocks=_scan_blocks(info.get("if_scan_booked"), values) if not plan.empty else (),
+        scan_blocks=scan_blocks,
         emergency=decision.get("urgency") == "emergent",
     )

@@ -322,6 +322,9 @@ def test_emergency_handout_at_most_two_pages(page: Any, live_server: LiveServer,
     decision_id = evaluate(page, live_server, MR_UNSAFE | {"findings": [
         "history_of_cancer", "urinary_retention"]})
     handout_or_skip(page, live_server, decision_id)
+    # MRI is contraindicated: the handout never tells the patient they need an MRI
+    assert "MRI" not in page.locator("[data-testid=handout-headline]").inner_text()
+    assert page.locator("[data-testid=handout-safety]").is_visible()
     # the emergency signs come before the explanations
     text = page.locator("main").inner_text()
     assert text.index("When to get help") < text.index("What is happening")

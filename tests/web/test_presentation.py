@@ -283,7 +283,10 @@ def test_handout_plan_in_plain_words_skips_contraindicated_mri() -> None:
     assert handout.plan_lines == ("You need: a CT myelogram of your lower back, today. This is "
                                   "a CT scan. First, dye goes into your spine through a thin "
                                   "needle.",)
+    # the MRI texts give way: the headline follows the plan, the block explains the myelogram
+    assert handout.headline == "You need a CT myelogram of your lower back, today."
     assert handout.scan_blocks[0].title == "If you are having a CT myelogram"
+    assert "thin needle" in handout.scan_blocks[0].points[0]
     assert handout.max_pages == 2
     assert handout.safety_note.startswith("An MRI scan is not safe for you.")
     assert build_handout(UNCOMPLICATED, VOCABULARY).safety_note == ""
