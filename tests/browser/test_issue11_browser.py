@@ -368,3 +368,29 @@ def test_confirm_mode_from_a_cds_card_link(page: Any, live_server: LiveServer,
     assert page.locator("[data-testid=headline]").inner_text().startswith("Emergency:")
     assert cds["decision_id"] in page.locator(".entered").inner_text()
     assert live_server.decision_count() == before + 1
+
+
+@pytest.mark.parametrize("name,case", [
+    ("t04-union", {"age": "66", "region": "thoracic", "weeks": "1", "days": "2",
+                   "findings": ["history_of_cancer", "minor_trauma",
+                                "progressive_neurologic_deficit"]}),
+    ("t34-many-alerts", {"age": "60", "region": "lumbar", "weeks": "1", "egfr": "25",
+                         "findings": ["fever", "iv_drug_use"],
+                         "contraindications": ["mr_unsafe_implant", "metformin"]}),
+])
+def test_long_summaries_still_print_on_one_page(page: Any, live_server: LiveServer,
+                                                artifacts: Path, name: str,
+                                                case: dict[str, Any]) -> None:
+    """The worst cases of criteria §13: a four-step union plan (T04) and a contraindication
+    with three contrast alerts (T34) still give a one-page A4 summary."""
+    sign_in(page, live_server, "clinician")
+    page.goto(live_server.url("/"))
+    fill(page, case)
+    if case.get("days") and page.locator("#days_since_injury").count():
+        page.locator("#days_since_injury").fill(case["days"])
+    page.get_by_role("button", name="Evaluate referral").click()
+    page.wait_for_load_state()
+    assert page.locator("[data-testid=decision-id]").is_visible()
+    page.emulate_media(media="print")
+    page.screenshot(path=str(artifacts / f"issue11-print-{name}.png"), full_page=True)
+    assert pdf_pages(page) == 1
