@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from referral_api.clinical.vocabulary import Vocabulary
+from referral_api.presentation import headline
 
 from .fhir import CPT_SYSTEM, LOINC_SYSTEM
 
@@ -340,6 +341,10 @@ def detail(record: Mapping[str, Any], vocabulary: Vocabulary, link: str | None =
     lines.append(
         f"**{_VERDICT.get(record['appropriateness'], '?').capitalize()}**: "
         f"{_label(vocabulary, requested)}. Urgency: {_URGENCY.get(record.get('urgency'), '?')}.")
+    # The headline the result page, the handout and the audit detail show (one computation,
+    # referral_api.presentation); the summary keeps the contract's study + verdict wording.
+    top = headline(record, vocabulary, record.get("input"))
+    lines.append(f"\n**{'On recorded data only: ' if first else ''}{top.text}**")
     if scenario.get("title"):
         lines.append(f"\nScenario: {scenario['title']} (`{scenario.get('id', '')}`).")
     reasons = record.get("reasons") or ()
@@ -352,7 +357,7 @@ def detail(record: Mapping[str, Any], vocabulary: Vocabulary, link: str | None =
         lines += [f"- {_label(vocabulary, p['code'])} ({', '.join(p.get('cpt') or ())}; "
                   f"{_VERDICT.get(p.get('rating'), '?')})" for p in recommended]
     else:
-        lines.append("\n**Recommended**: no imaging now; conservative care and reassessment.")
+        lines.append("\n**Recommended studies**: none listed (see above).")
     alerts = (record.get("safety") or {}).get("alerts") or ()
     if alerts:
         lines.append(f"\n**Safety** ({record['safety'].get('status')})")
@@ -451,6 +456,13 @@ def build_card(
         "url": link,
         "type": "absolute",
     }]
+    # The patient handout once the answer stands; not while red flags await confirmation
+    # (the confirming form decision has its own handout).
+    if record.get("patient_information") and rfna_case(record, vocabulary) is None:
+        card["links"].append({"label": "Patient handout",
+                              "url": f"{base_url.rstrip('/')}/decisions/"
+                                     f"{record['decision_id']}/patient",
+                              "type": "absolute"})
     return compact(card)
 
 
