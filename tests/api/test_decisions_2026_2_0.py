@@ -164,3 +164,18 @@ def test_response_and_openapi_document_cover_the_new_fields(client, post_decisio
     params = doc["paths"]["/v1/vocabulary"]["get"]["parameters"]
     assert params[0]["name"] == "ruleset_version"
     assert "REFERRAL_API_EMERGENCY_NUMBER" in str(schemas)
+
+
+def test_replay_of_a_2026_2_0_union_under_its_own_version_has_no_differences(
+        client, post_decision, auditor_headers) -> None:
+    created = post_decision(lumbar_request(
+        findings=["myelopathy_signs", "urinary_retention", "minor_trauma"],
+        contraindications=["mr_unsafe_implant"])).get_json()
+    replay = client.post(f"/v1/decisions/{created['decision_id']}/replay",
+                         json={"ruleset_version": "2026.2.0"}, headers=auditor_headers)
+    assert replay.status_code == 200
+    assert replay.get_json()["differences"] == []
+    older = client.post(f"/v1/decisions/{created['decision_id']}/replay",
+                        json={"ruleset_version": "2026.1.0"}, headers=auditor_headers)
+    fields = {d["field"] for d in older.get_json()["differences"]}
+    assert {"contributing_scenarios", "recommended_procedures"} <= fields
