@@ -356,6 +356,14 @@ def detail(record: Mapping[str, Any], vocabulary: Vocabulary, link: str | None =
         lines.append("\n**Recommended studies** (first preferred)")
         lines += [f"- {_label(vocabulary, p['code'])} ({', '.join(p.get('cpt') or ())}; "
                   f"{_VERDICT.get(p.get('rating'), '?')})" for p in recommended]
+    elif record.get("urgency") in ("emergent", "urgent") or (
+            record.get("appropriateness") == "not_covered"):
+        # Never "conservative care" next to an emergency, nor for a case these criteria do
+        # not cover (an injured child under 16: paediatric assessment, urgency by flag).
+        timing = {"emergent": "same-day specialist assessment",
+                  "urgent": "specialist assessment within 7 days"}.get(
+            record.get("urgency"), "specialist (paediatric) assessment")
+        lines.append(f"\n**Recommended**: no study is listed by these criteria; {timing}.")
     else:
         lines.append("\n**Recommended studies**: none listed (see above).")
     alerts = (record.get("safety") or {}).get("alerts") or ()

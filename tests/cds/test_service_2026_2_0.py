@@ -335,3 +335,20 @@ def test_egfr_in_an_unknown_unit_is_not_used_and_the_card_says_so(client, header
     record = record_of(client, auditor, card["uuid"])
     assert "egfr" not in record["input"]
     assert "'mg/ml/1, 73m2' cannot be read as mL/min/1.73 m²" in card["detail"]
+
+
+def test_t29_injured_child_is_not_covered(client, headers, auditor):
+    # T29 over CDS Hooks: a 10-year-old after a fall yesterday (W19, onset 1 day ago).
+    body = hook_request(service_request("72148"), prefetch={
+        "patient": patient("2016-06-15"), "egfr": bundle(),
+        "conditions": bundle(condition("W19.XXXA", onset=ago(1)))})
+    data = call(client, body, headers)
+    [card] = data["cards"]
+    record = record_of(client, auditor, card["uuid"])
+    assert record["input"]["days_since_injury"] == 1
+    assert record["scenario"]["id"] == "lumbar.child_trauma_under_16"
+    assert record["appropriateness"] == "not_covered"
+    assert rating(data["systemActions"][0]) == "no-criteria-apply"
+    [recommended] = [line for line in card["detail"].split("\n")
+                     if line.startswith("**Recommended**")]
+    assert "conservative care" not in recommended and "assessment" in recommended
