@@ -394,3 +394,36 @@ def test_long_summaries_still_print_on_one_page(page: Any, live_server: LiveServ
     page.emulate_media(media="print")
     page.screenshot(path=str(artifacts / f"issue11-print-{name}.png"), full_page=True)
     assert pdf_pages(page) == 1
+
+
+def test_every_2026_2_scenario_handout_prints_within_its_page_limit(
+        page: Any, live_server: LiveServer, artifacts: Path) -> None:
+    """One decision per scenario of 2026.2.0 (from the rule files' own test requests): its
+    handout exists, fills every placeholder, and prints on one A4 page (two for emergent)."""
+    svc = live_server.app.extensions["referral_api"]
+    try:
+        ruleset = svc.registry.get("2026.2.0")
+    except KeyError:
+        pytest.skip("rule set 2026.2.0 is not loaded")
+    sign_in(page, live_server, "clinician")
+    page.emulate_media(media="print")
+    done: dict[str, int] = {}
+    too_long = []
+    for case in ruleset.tests:
+        request = svc.request_schema.load(dict(case.request))
+        record, _ = svc.decisions.decide(request, channel="form", client="browser-clinician")
+        scenario = record["scenario"]["id"]
+        if scenario in done:
+            continue
+        page.goto(live_server.url(f"/decisions/{record['decision_id']}/patient"))
+        assert page.locator("[data-testid=handout-headline]").count() == 1, scenario
+        assert "{" not in page.locator("main").inner_text(), scenario
+        pages = pdf_pages(page)
+        done[scenario] = pages
+        if pages > (2 if record["urgency"] == "emergent" else 1):
+            too_long.append((scenario, record["urgency"], pages))
+    scenarios = {s.id for rules in ruleset.regions.values() for s in rules.scenarios}
+    assert set(done) == scenarios
+    assert not too_long, too_long
+    (artifacts / "issue11-handout-pages.txt").write_text(
+        "".join(f"{s}\t{n}\n" for s, n in sorted(done.items())), encoding="utf-8")
