@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -427,3 +428,59 @@ def test_every_2026_2_scenario_handout_prints_within_its_page_limit(
     assert not too_long, too_long
     (artifacts / "issue11-handout-pages.txt").write_text(
         "".join(f"{s}\t{n}\n" for s, n in sorted(done.items())), encoding="utf-8")
+
+
+def form_fields(request: dict[str, Any]) -> dict[str, Any]:
+    """A validated API request as the clinician form's fields (multi-valued lists)."""
+    fields: dict[str, Any] = {"age": str(request["patient"]["age"]),
+                              "region": request["region"],
+                              "symptom_duration_weeks": str(request["symptom_duration_weeks"]),
+                              "conservative_care_weeks": str(request["conservative_care_weeks"])}
+    if request.get("requested_procedure"):
+        fields["requested_procedure"] = request["requested_procedure"]
+    if request.get("intervention_candidate"):
+        fields["intervention_candidate"] = "true"
+    for name in ("egfr", "days_since_injury"):
+        if request.get(name) is not None:
+            fields[name] = str(request[name])
+    return fields
+
+
+def test_every_2026_2_scenario_summary_prints_on_one_page(page: Any,
+                                                          live_server: LiveServer) -> None:
+    """The result page of one form decision per 2026.2.0 scenario prints on one A4 page."""
+    svc = live_server.app.extensions["referral_api"]
+    try:
+        ruleset = svc.registry.get("2026.2.0")
+    except KeyError:
+        pytest.skip("rule set 2026.2.0 is not loaded")
+    sign_in(page, live_server, "clinician")
+    seen: dict[str, int] = {}
+    for case in ruleset.tests:
+        request = svc.request_schema.load(dict(case.request))
+        scenario = svc.decisions.evaluate(request)["scenario"]["id"]
+        if scenario in seen:
+            continue
+        if any(f in request["findings"] for f in ("minor_trauma", "significant_trauma",
+                                                   "midline_spinal_tenderness",
+                                                   "midline_cervical_tenderness",
+                                                   "distracting_injury")) \
+                and request.get("days_since_injury") is None:
+            request = {**request, "days_since_injury": 0}  # the form requires it
+        page.goto(live_server.url("/"))
+        token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+        data = [(k, v) for k, v in form_fields(request).items()]
+        data += [("findings", c) for c in request["findings"]]
+        data += [("contraindications", c) for c in request["contraindications"]]
+        data += [("csrf_token", token)]
+        body = "&".join(f"{k}={quote(str(v))}" for k, v in data)
+        response = page.request.post(live_server.url("/"), data=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded"})
+        assert response.status == 200, (scenario, response.text()[:500])
+        page.set_content(response.text())  # same origin: the stylesheet applies
+        page.emulate_media(media="print")
+        seen[scenario] = pdf_pages(page)
+        page.emulate_media(media="screen")
+    scenarios = {s.id for rules in ruleset.regions.values() for s in rules.scenarios}
+    assert set(seen) == scenarios, sorted(scenarios - set(seen))
+    assert all(n == 1 for n in seen.values()), {s: n for s, n in seen.items() if n != 1}
