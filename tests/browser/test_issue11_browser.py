@@ -448,7 +448,8 @@ def form_fields(request: dict[str, Any]) -> dict[str, Any]:
 
 def test_every_2026_2_scenario_summary_prints_on_one_page(page: Any,
                                                           live_server: LiveServer) -> None:
-    """The result page of one form decision per 2026.2.0 scenario prints on one A4 page."""
+    """The result page of one form decision per 2026.2.0 scenario prints on one A4 page and
+    fits a 390 px phone screen."""
     svc = live_server.app.extensions["referral_api"]
     try:
         ruleset = svc.registry.get("2026.2.0")
@@ -477,7 +478,10 @@ def test_every_2026_2_scenario_summary_prints_on_one_page(page: Any,
         response = page.request.post(live_server.url("/"), data=body, headers={
             "Content-Type": "application/x-www-form-urlencoded"})
         assert response.status == 200, (scenario, response.text()[:500])
+        page.set_viewport_size({"width": 390, "height": 844})
         page.set_content(response.text())  # same origin: the stylesheet applies
+        assert no_sideways_scroll(page) <= 0, scenario
+        page.set_viewport_size({"width": 1280, "height": 900})
         page.emulate_media(media="print")
         seen[scenario] = pdf_pages(page)
         page.emulate_media(media="screen")
