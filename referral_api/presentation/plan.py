@@ -18,6 +18,10 @@ from .safety import MRI, ROUTES_BY_CODE, alert_level, alerts_for
 # Words a caution uses to name a non-MRI alternative without naming the exact study.
 _MYELOGRAPHY = re.compile(r"\bCT myelograph|non-MRI alternative|non-MRI stud", re.IGNORECASE)
 
+#: Cautions whose text names a non-MRI study for an emergency only (criteria-2026.2.0 §9 rows
+#: 4 and 11: "In an emergency do not wait …", "for an emergency … CT myelography").
+EMERGENCY_ONLY_ALTERNATIVE = frozenset({"implant_unknown_mr_status", "severe_claustrophobia"})
+
 STEP_TIMING: dict[str, str] = {"emergent": "now", "urgent": "within 7 days",
                                "routine": "", "none": ""}
 
@@ -127,9 +131,11 @@ def build_plan(decision: Mapping[str, Any], vocabulary: Any) -> Plan:
     in_plan = {item.code for items in by_step.values() for item in items}
 
     safety = decision.get("safety") or {}
+    emergent = decision.get("urgency") == "emergent"
     cautions = [a for a in safety.get("alerts") or ()
                 if alert_level(a, safety.get("status")) == "caution"
-                and MRI in ROUTES_BY_CODE.get(str(a.get("code")), ())]
+                and MRI in ROUTES_BY_CODE.get(str(a.get("code")), ())
+                and (emergent or str(a.get("code")) not in EMERGENCY_ONLY_ALTERNATIVE)]
     steps: list[PlanStep] = []
     for number in sorted(by_step):
         items = by_step[number]

@@ -167,6 +167,20 @@ def test_caution_naming_an_exact_study_offers_that_study() -> None:
     assert [f.code for f in plan.steps[0].fallbacks] == ["ct_lumbar_without_contrast"]
 
 
+@pytest.mark.parametrize("urgency,expected", [("emergent", ["ct_myelography_lumbar"]),
+                                              ("routine", [])])
+def test_claustrophobia_names_an_alternative_only_for_an_emergency(urgency: str,
+                                                                   expected: list[str]) -> None:
+    body = decision(appropriateness="usually_appropriate", urgency=urgency,
+                    requested="mri_lumbar_without_contrast",
+                    plan=[proc("mri_lumbar_without_contrast", step=1)], status="caution",
+                    alerts=[{"code": "severe_claustrophobia", "level": "caution",
+                             "message": "Severe claustrophobia: offer a wide-bore scanner; for "
+                                        "an emergency sedation, or CT myelography if MRI "
+                                        "cannot be done in time."}])
+    assert [f.code for f in build_plan(body, VOCABULARY).steps[0].fallbacks] == expected
+
+
 def test_child_with_cauda_equina_signs_not_covered_is_never_conservative_care() -> None:
     top = headline(CHILD_CES_V1, VOCABULARY)
     assert top.text == "Not covered by adult criteria — same-day specialist assessment"
