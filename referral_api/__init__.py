@@ -19,9 +19,8 @@ from werkzeug.exceptions import HTTPException
 
 from referral_api.clinical.versions import load_registry
 from referral_api.decide import DecisionService, NoRulesetInForce
-from referral_api.store.sqlite.keys import KeyStore
-from referral_api.store.sqlite.log import IdempotencyConflict, LogUnavailable, SQLiteDecisionLog
-from referral_api.store.sqlite.writer import GroupCommitWriter
+from referral_api.store import open_store
+from referral_api.store.interface import LogUnavailable, QueryTimeout
 
 from .config import MAX_BODY_BYTES, load_settings
 from .context import EXTENSION, Services
@@ -65,16 +64,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     secret = load_secret(settings.db_dir, settings.secret_key)
     registry = load_registry(settings.rules_dir)
-    decision_log = SQLiteDecisionLog(settings.database)
+    store = open_store(settings)
     patient_key = derive_key(secret, "patient-reference")
     services = Services(
         settings=settings,
         registry=registry,
         vocabulary=_vocabulary_in_force(registry, settings),
-        log=decision_log,
-        keys=KeyStore(decision_log),
-        # Writes go through the group-commit writer; reads use the log directly.
-        decisions=DecisionService(registry, GroupCommitWriter(decision_log), patient_key,
+        store=store,
+        log=store.log,
+        keys=store.keys,
+        decisions=DecisionService(registry, store.writer, patient_key,
                                   clock=settings.clock,
                                   placeholders=settings.patient_placeholders()),
         # Validation follows the vocabulary of the version in force at request time.
@@ -150,6 +149,14 @@ def _install_error_handlers(app: Flask) -> None:
     def _problem(err: ProblemError) -> Response:
         return problem_response(err)
 
+    @app.errorhandler(QueryTimeout)
+    def _too_slow(err: QueryTimeout) -> Response:
+        return problem_response(ProblemError(
+            503,
+            f"The query ran longer than {err.timeout_ms} ms and was stopped so that it cannot "
+            "slow down decisions. Narrow it: a shorter since/until range or more filters.",
+            headers={"Retry-After": "1"}))
+
     @app.errorhandler(LogUnavailable)
     def _log_down(err: LogUnavailable) -> Response:
         # The reason is SQLite's (e.g. "disk I/O error", "readonly database"): no patient data.
@@ -162,11 +169,6 @@ def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(NoRulesetInForce)
     def _no_rules(_: NoRulesetInForce) -> Response:
         return problem_response(ProblemError(503, "No rule set version is in force."))
-
-    @app.errorhandler(IdempotencyConflict)
-    def _conflict(_: IdempotencyConflict) -> Response:
-        return problem_response(ProblemError(
-            422, "This Idempotency-Key was already used with a different body."))
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Response:

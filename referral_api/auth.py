@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from .context import services
+from .enums import ADMIN
 from .problem import ProblemError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-ADMIN = "admin"
 FAILURE_LIMIT = 20  # failures tolerated per window before 429 (the contract's floor)
 FAILURE_WINDOW_S = 60.0
 
@@ -105,12 +105,15 @@ def record_auth_failure() -> None:
     limiter.record(client_address())
 
 
+def bearer_token() -> str | None:
+    """The token of the request's ``Authorization: Bearer <token>`` header, if any."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
 def presented_api_key() -> str | None:
-    """The API key in the request headers, if any."""
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip() or None
-    return request.headers.get("X-API-Key") or None
+    """The API key in the request headers (``Authorization: Bearer`` or ``X-API-Key``)."""
+    return bearer_token() or request.headers.get("X-API-Key") or None
 
 
 def authenticate_api_key() -> Principal | None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 #: The repository root: defaults are relative to it so ``make run`` works from a clean clone.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -76,8 +76,12 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.replace(",", " ").split() if part.strip())
 
 
+@overload
+def _path(value: str | os.PathLike[str] | None, default: Path) -> Path: ...
+@overload
+def _path(value: str | os.PathLike[str] | None, default: None) -> Path | None: ...
 def _path(value: str | os.PathLike[str] | None, default: Path | None) -> Path | None:
-    if value in (None, ""):
+    if value is None or value == "":
         return default
     path = Path(value)
     return path if path.is_absolute() else (Path.cwd() / path)

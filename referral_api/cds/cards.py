@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from referral_api.clinical.vocabulary import Vocabulary
+from referral_api.enums import RATING_WORDS
 from referral_api.presentation import headline
 
 from .fhir import CPT_SYSTEM, LOINC_SYSTEM
@@ -55,12 +56,7 @@ _PAMA_RATING = {
     "usually_not_appropriate": "not-appropriate",
     "not_covered": "no-criteria-apply",
 }
-_VERDICT = {
-    "usually_appropriate": "usually appropriate",
-    "may_be_appropriate": "may be appropriate",
-    "usually_not_appropriate": "usually not appropriate",
-    "not_covered": "not covered by these adult criteria",
-}
+_VERDICT = {**RATING_WORDS, "not_covered": "not covered by these adult criteria"}
 _URGENCY = {
     "emergent": "emergent: image today",
     "urgent": "urgent: image within 7 days",
@@ -192,7 +188,7 @@ def indicator(record: Mapping[str, Any]) -> str:
     return "info"
 
 
-def _assumed_fields(record: Mapping[str, Any]) -> set[str]:
+def _assumed_fields(record: Mapping[str, Any]) -> set[str | None]:
     return {a.get("field") for a in record.get("assumptions") or () if isinstance(a, Mapping)}
 
 
@@ -338,9 +334,10 @@ def detail(record: Mapping[str, Any], vocabulary: Vocabulary, link: str | None =
         lines.append(first + "\n")
     requested = record["requested_procedure"]["code"]
     scenario = record.get("scenario") or {}
+    urgency = _URGENCY.get(str(record.get("urgency")), "?")
     lines.append(
         f"**{_VERDICT.get(record['appropriateness'], '?').capitalize()}**: "
-        f"{_label(vocabulary, requested)}. Urgency: {_URGENCY.get(record.get('urgency'), '?')}.")
+        f"{_label(vocabulary, requested)}. Urgency: {urgency}.")
     # The headline the result page, the handout and the audit detail show (one computation,
     # referral_api.presentation); the summary keeps the contract's study + verdict wording.
     top = headline(record, vocabulary, record.get("input"))
@@ -362,7 +359,7 @@ def detail(record: Mapping[str, Any], vocabulary: Vocabulary, link: str | None =
         # not cover (an injured child under 16: paediatric assessment, urgency by flag).
         timing = {"emergent": "same-day specialist assessment",
                   "urgent": "specialist assessment within 7 days"}.get(
-            record.get("urgency"), "specialist (paediatric) assessment")
+            str(record.get("urgency")), "specialist (paediatric) assessment")
         lines.append(f"\n**Recommended**: no study is listed by these criteria; {timing}.")
     else:
         lines.append("\n**Recommended studies**: none listed (see above).")

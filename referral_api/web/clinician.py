@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from flask import abort, redirect, render_template, request, url_for
@@ -11,8 +11,7 @@ from marshmallow import ValidationError
 
 from referral_api.clinical.vocabulary import FINDING_GROUPS, Vocabulary
 from referral_api.decide import NoRulesetInForce
-from referral_api.store.canonical import canonical_json
-from referral_api.store.sqlite.log import IdempotencyConflict, LogUnavailable
+from referral_api.store.interface import IdempotencyConflict, LogUnavailable
 
 from ..auth import check_not_throttled, record_auth_failure
 from ..context import services
@@ -107,8 +106,9 @@ def _render_form(
     submission_id: str | None = None,
 ) -> tuple[str, int]:
     vocabulary = form_vocabulary()
-    known = {"findings": vocabulary.findings, "contraindications": vocabulary.contraindications,
-             "confirm": vocabulary.findings}
+    known: dict[str, Mapping[str, Any]] = {"findings": vocabulary.findings,
+                                           "contraindications": vocabulary.contraindications,
+                                           "confirm": vocabulary.findings}
     ignored = [code for name, table in known.items()
                for code in (values.confirm if name == "confirm" else values.lists.get(name, []))
                if code not in table]
@@ -236,14 +236,12 @@ def evaluate() -> Any:
     cds_decision = _cds_decision(values.text("cds_decision"))
     # The submission id makes a resubmitted page (reload, double click) return the decision it
     # already made instead of logging a second one.
-    body_sha256 = hashlib.sha256(canonical_json(loaded)).hexdigest()
     try:
         record, _created = svc.decisions.decide(
             loaded,
             channel="form",
             client=principal.label,
             idempotency_key=f"web-form:{submission_id}",
-            body_sha256=body_sha256,
             idempotency_scope=principal.key_id,
             # The CDS decision this form confirms (delta §8.4), kept in the chained record.
             order_ref=f"confirms:{cds_decision}" if cds_decision else None,

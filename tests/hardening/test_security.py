@@ -24,11 +24,10 @@ import logging
 import re
 import sqlite3
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import gunicorn_harness as harness
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -36,7 +35,8 @@ from werkzeug.test import EnvironBuilder
 
 from referral_api import SECURITY_HEADERS, auth
 from referral_api.config import MAX_BODY_BYTES
-from referral_api.store.sqlite.keys import KeyStore
+from referral_api.store.sqlite.keys import SQLiteKeyStore as KeyStore
+from scripts import gunicorn_harness as harness
 from tests.cds.builders import (
     EXAMPLE_ISSUER,
     PUBLIC_URL,
@@ -45,7 +45,7 @@ from tests.cds.builders import (
     mint,
     service_request,
 )
-from tests.conftest import TEST_SECRET, lumbar_request, make_app
+from tests.factories import TEST_SECRET, lumbar_request
 
 PROBLEM = "application/problem+json"
 PATIENT_REF = "MRN-SECRET-42"
@@ -464,7 +464,7 @@ def test_malformed_json_never_echoes_the_body(client, keys) -> None:
 def test_no_secret_or_patient_reference_in_any_response_or_log_line(app, client, keys,
                                                                     monkeypatch,
                                                                     caplog) -> None:
-    from referral_api.store.sqlite.log import LogUnavailable
+    from referral_api.store.interface import LogUnavailable
 
     caplog.set_level(logging.DEBUG)
     svc = app.extensions["referral_api"]
@@ -515,14 +515,12 @@ def test_request_id_from_the_client_cannot_inject_into_log_lines(client) -> None
 
 
 @pytest.fixture
-def cds_client(tmp_path: Path) -> Iterator[Any]:
+def cds_client(tmp_path: Path, make_app: Callable[..., Any]) -> Any:
     """The service trusting the CDS Hooks spec's example issuer (inline JWKS)."""
     clients = tmp_path / "cds-clients.json"
     clients.write_text(json.dumps({EXAMPLE_ISSUER: {
         "jwks": conformance("cds-hooks-2.0.1-example.jwks.json")}}), encoding="utf-8")
-    app = make_app(tmp_path, PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients))
-    yield app.test_client()
-    app.extensions["referral_api"].log.close()
+    return make_app(PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients)).test_client()
 
 
 def _tampered(key: Any) -> str:
