@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
+
 from referral_api.audit.export import CSV_COLUMNS, csv_row
 
 
@@ -61,6 +63,7 @@ def test_2026_1_0_records_leave_the_new_cells_empty() -> None:
             cells["recommended_steps"], cells["safety_alert_levels"]) == (None, "", "", "")
 
 
+@pytest.mark.sqlite_only  # alters the SQLite file itself
 def test_new_fields_are_covered_by_the_chain_hash(app, client, auditor_headers, decide,
                                                   tmp_path) -> None:
     from tests.audit.test_verify_replay import _tampered_client
