@@ -25,14 +25,21 @@ import resource
 import statistics
 import sys
 import time
+import types
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# The project's tests/ (no __init__: a namespace package) must win over the regular package
+# named `tests` that the pinned textstat wheel installs into site-packages.
+_tests = types.ModuleType("tests")
+_tests.__path__ = [str(ROOT / "tests")]
+sys.modules["tests"] = _tests
 
-from referral_api.store.postgres.copy import copy_sqlite_to_postgres
-from referral_api.store.postgres.db import connect
-from referral_api.store.postgres.log import PostgresDecisionLog
-from tests.backends import start_private_cluster, with_database
+from referral_api.store.postgres.copy import copy_sqlite_to_postgres  # noqa: E402
+from referral_api.store.postgres.db import connect  # noqa: E402
+from referral_api.store.postgres.log import PostgresDecisionLog  # noqa: E402
+from tests.backends import start_private_cluster, with_database  # noqa: E402
 
 PAGES: list[dict] = [
     {},

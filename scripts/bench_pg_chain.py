@@ -26,17 +26,24 @@ import multiprocessing
 import statistics
 import sys
 import time
+import types
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# The project's tests/ (no __init__: a namespace package) must win over the regular package
+# named `tests` that the pinned textstat wheel installs into site-packages.
+_tests = types.ModuleType("tests")
+_tests.__path__ = [str(ROOT / "tests")]
+sys.modules["tests"] = _tests
 
-import psycopg
+import psycopg  # noqa: E402
 
-from referral_api.store.postgres import log as pg_log
-from referral_api.store.postgres.db import connect
-from referral_api.store.postgres.migrations import migrate
-from tests.backends import start_private_cluster, with_schema
-from tests.factories import make_new
+from referral_api.store.postgres import log as pg_log  # noqa: E402
+from referral_api.store.postgres.db import connect  # noqa: E402
+from referral_api.store.postgres.migrations import migrate  # noqa: E402
+from tests.backends import start_private_cluster, with_schema  # noqa: E402
+from tests.factories import make_new  # noqa: E402
 
 
 def _row_lock(conn: psycopg.Connection, chain: str) -> None:

@@ -17,17 +17,24 @@ import argparse
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# The project's tests/ (no __init__: a namespace package) must win over the regular package
+# named `tests` that the pinned textstat wheel installs into site-packages.
+_tests = types.ModuleType("tests")
+_tests.__path__ = [str(ROOT / "tests")]
+sys.modules["tests"] = _tests
 
-from referral_api.store.postgres.db import connect
-from referral_api.store.postgres.keys import PostgresKeyStore
-from referral_api.store.postgres.log import PostgresDecisionLog
-from referral_api.store.postgres.migrations import migrate
-from referral_api.store.sqlite import SQLiteStore
-from tests.backends import start_private_cluster, with_database
-from tests.postgres.multihost import Host, Load, summary
+from referral_api.store.postgres.db import connect  # noqa: E402
+from referral_api.store.postgres.keys import PostgresKeyStore  # noqa: E402
+from referral_api.store.postgres.log import PostgresDecisionLog  # noqa: E402
+from referral_api.store.postgres.migrations import migrate  # noqa: E402
+from referral_api.store.sqlite import SQLiteStore  # noqa: E402
+from tests.backends import start_private_cluster, with_database  # noqa: E402
+from tests.postgres.multihost import Host, Load, summary  # noqa: E402
 
 
 def _postgres(cluster_url: str, name: str) -> tuple[str, str]:
