@@ -13,7 +13,9 @@ from referral_api.store.sqlite.keys import KeyStore
 from referral_api.store.sqlite.log import SQLiteDecisionLog
 
 from .config import Settings
+from .metrics import Metrics
 from .schemas import RequestLoader
+from .throttle import FailureLimiter
 
 EXTENSION = "referral_api"
 
@@ -31,6 +33,8 @@ class Services:
     request_schema: RequestLoader
     patient_key: bytes
     session_key: bytes
+    metrics: Metrics
+    limiter: FailureLimiter
 
 
 def services() -> Services:

@@ -45,8 +45,6 @@ from . import bp
 
 AUDITOR = "auditor"
 ADMIN = "admin"
-#: Default per-query time limit; ``create_app({"AUDIT_QUERY_TIMEOUT_MS": n})`` overrides it.
-DEFAULT_QUERY_TIMEOUT_MS = 3000
 #: The progress handler runs every this many SQLite VM instructions (~0.1 ms of work).
 PROGRESS_OPS = 2000
 
@@ -80,7 +78,8 @@ def _query_args(schema: Schema) -> dict[str, Any]:
 
 
 def _timeout_ms() -> int:
-    return int(services().settings.extra.get("AUDIT_QUERY_TIMEOUT_MS", DEFAULT_QUERY_TIMEOUT_MS))
+    # REFERRAL_API_AUDIT_QUERY_TIMEOUT_MS (or create_app({"AUDIT_QUERY_TIMEOUT_MS": n})).
+    return services().settings.audit_query_timeout_ms
 
 
 @contextlib.contextmanager

@@ -23,9 +23,7 @@ from ..auth import (
     Principal,
     authenticate_api_key,
     authorize,
-    check_not_throttled,
-    record_auth_failure,
-    unauthorized,
+    refuse,
 )
 from ..context import services
 from ..jsonbody import json_response, read_json
@@ -170,21 +168,24 @@ def _audience() -> str:
 
 
 def authenticate() -> Principal:
-    """An evaluator API key or a registered client's JWT; 401 (or 403) otherwise."""
-    check_not_throttled()
+    """An evaluator API key or a registered client's JWT; 401 (or 403) otherwise.
+
+    Only a refused credential is counted towards the throttle (429), never a valid one.
+    """
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
     if token and looks_like_jwt(token):
         clients = _state().clients
         if clients is None:
-            record_auth_failure()
-            raise unauthorized("Client JWTs are not accepted: no CDS client is registered.")
+            raise refuse("jwt_refused", "jwt",
+                         "Client JWTs are not accepted: no CDS client is registered.",
+                         detail="no CDS client is registered")
         try:
             verified = clients.verify(token, audience=_audience(),
                                       seen_jti=services().log.seen_jti)
         except ClientAuthError as exc:
-            record_auth_failure()
-            raise unauthorized(f"The client token was refused: {exc}.") from None
+            raise refuse("jwt_refused", "jwt", f"The client token was refused: {exc}.",
+                         detail=str(exc)) from None
         principal = Principal(kind="jwt", label=verified.issuer, roles=frozenset({ROLE}))
         g.principal = principal
         return principal

@@ -14,9 +14,8 @@ from referral_api.decide import NoRulesetInForce
 from referral_api.store.canonical import canonical_json
 from referral_api.store.sqlite.log import IdempotencyConflict, LogUnavailable
 
-from ..auth import check_not_throttled, record_auth_failure
+from ..auth import auth_failure
 from ..context import services
-from ..problem import ProblemError
 from . import bp
 from .form_data import FormValues, field_errors, read_form, to_api_request
 from .pages import error_page
@@ -107,14 +106,11 @@ def sign_in_submit() -> Any:
     """Exchange an access key for a session; failures count towards the rate limit."""
     next_url = safe_next(request.form.get("next"), "")
     try:
-        check_not_throttled()
-    except ProblemError:
-        return error_page(429)
-    try:
         principal = sign_in(request.form.get("key", ""))
     except SignInRefused as refused:
-        if refused.bad_credential:
-            record_auth_failure()
+        # Only a bad key counts towards the throttle; a valid key is never refused with 429.
+        if refused.bad_credential and auth_failure(refused.reason, "sign_in") is not None:
+            return error_page(429)
         return _sign_in_page(refused.message, next_url or "/", 401 if refused.bad_credential
                              else 403)
     if not principal.has_any((CLINICIAN,)) and next_url in ("", "/"):

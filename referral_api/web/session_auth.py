@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from flask import session
+from flask import g, session
 
-from ..auth import ADMIN, Principal
+from ..auth import ADMIN, Principal, role_refused
 from ..context import services
 from .csrf import rotate_csrf_token
 
@@ -28,10 +28,13 @@ WEB_ROLES = (CLINICIAN, AUDITOR)
 class SignInRefused(Exception):
     """The key is unknown/revoked, or holds no role that may use the web pages."""
 
-    def __init__(self, message: str, *, bad_credential: bool) -> None:
+    def __init__(self, message: str, *, bad_credential: bool, reason: str = "role") -> None:
         super().__init__(message)
         self.message = message
         self.bad_credential = bad_credential
+        #: Why, as a fixed code for logs and metrics (``missing_credential``, ``unknown_key``,
+        #: ``wrong_secret``, ``revoked_key``, ``malformed_key``; ``role`` for a valid key).
+        self.reason = reason
 
 
 def sign_in(token: str) -> Principal:
@@ -41,12 +44,14 @@ def sign_in(token: str) -> Principal:
     machine credential and is refused with a message that says why.
     """
     token = token.strip()
-    key = services().keys.verify(token) if token else None
+    key, reason = services().keys.identify(token) if token else (None, "missing_credential")
     if key is None:
         raise SignInRefused("That access key is not valid (unknown, mistyped or revoked).",
-                            bad_credential=True)
+                            bad_credential=True, reason=reason or "unknown_key")
     roles = frozenset(key.roles)
     if ADMIN not in roles and not roles.intersection(WEB_ROLES):
+        role_refused(Principal(kind="session", label=key.label, roles=roles,
+                               key_id=key.key_id), WEB_ROLES)
         raise SignInRefused(
             "This access key does not have the clinician or auditor role, so it cannot be used "
             "to sign in to these pages. Ask an administrator for a clinician key.",
@@ -84,8 +89,10 @@ def signed_in() -> Principal | None:
     if key is None:
         session.pop(SESSION_FIELD, None)
         return None
-    return Principal(kind="session", label=key.label, roles=frozenset(key.roles),
-                     key_id=key.key_id)
+    principal = Principal(kind="session", label=key.label, roles=frozenset(key.roles),
+                          key_id=key.key_id)
+    g.principal = principal  # the key id for the request's log lines and role refusals
+    return principal
 
 
 def safe_next(target: str | None, default: str) -> str:

@@ -30,6 +30,8 @@ ROLES = ("evaluator", "clinician", "auditor", "admin")
 TOKEN_PREFIX = "rk_"  # noqa: S105 - a format prefix, not a secret
 CACHE_TTL_SECONDS = 5.0
 _CACHE_MAX = 1024
+#: Why :meth:`KeyStore.identify` refused a token.
+REFUSAL_REASONS = ("malformed_key", "unknown_key", "wrong_secret", "revoked_key")
 _TOKEN_RE = re.compile(r"rk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 
 
@@ -42,6 +44,12 @@ class ApiKey:
     roles: tuple[str, ...]
     created_at: str
     revoked_at: str | None
+
+
+def key_id_of(token: str) -> str | None:
+    """The key id of a well-formed token (ids are not secret: ``keys list`` shows them)."""
+    match = _TOKEN_RE.fullmatch(token) if isinstance(token, str) else None
+    return match.group(1) if match else None
 
 
 def _secret_hash(secret: str) -> str:
@@ -141,11 +149,19 @@ class KeyStore:
         Raises :class:`~referral_api.store.sqlite.log.LogUnavailable` when the database cannot
         be read (the caller answers 503, not 401).
         """
+        return self.identify(token)[0]
+
+    def identify(self, token: str) -> tuple[ApiKey | None, str | None]:
+        """``(key, None)`` for a valid token, else ``(None, reason)``.
+
+        ``reason`` is one of :data:`REFUSAL_REASONS` (for security logs and metrics; it names
+        no secret). A revoked key is named as such: its use is worth an operator's attention.
+        """
         if not isinstance(token, str):
-            return None
+            return None, "malformed_key"
         match = _TOKEN_RE.fullmatch(token)
         if match is None:
-            return None
+            return None, "malformed_key"
         key_id, secret = match.groups()
         try:
             row = self._row(key_id)
@@ -153,12 +169,12 @@ class KeyStore:
             # The app maps LogUnavailable to 503: a database fault is not a bad credential.
             raise LogUnavailable(f"the key store cannot be read: {type(exc).__name__}") from exc
         if row is None:
-            return None
+            return None, "unknown_key"
         if not hmac.compare_digest(_secret_hash(secret), row["secret_sha256"]):
-            return None
+            return None, "wrong_secret"
         if row["revoked_at"] is not None:
-            return None
-        return _api_key(row)
+            return None, "revoked_key"
+        return _api_key(row), None
 
     def active(self, key_id: str) -> ApiKey | None:
         """The key with this id when it exists and is not revoked (cached like ``verify``).
@@ -202,4 +218,4 @@ class KeyStore:
         )
 
 
-__all__ = ["ROLES", "ApiKey", "KeyStore"]
+__all__ = ["REFUSAL_REASONS", "ROLES", "ApiKey", "KeyStore", "key_id_of"]

@@ -623,6 +623,17 @@ class SQLiteDecisionLog:
 
         return self._read("the decision log cannot be read", audit_query.stats, filters, group_by)
 
+    def chain_heads(self) -> dict[str, int]:
+        """The seq of the last record of each chain (0 when empty): one short read each.
+
+        Raises :class:`LogUnavailable`.
+        """
+        try:
+            conn = self.db().conn
+            return {table: _chain_head(conn, table)[0] for table in _CHAINS}
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc, "the decision log cannot be read") from exc
+
     # -- verification ---------------------------------------------------------------------
 
     def _iter_rows(self, table: str, chunk: int = VERIFY_CHUNK) -> Iterator[dict]:
