@@ -30,11 +30,17 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 _CONTEXT = ("request_id", "route", "key_id")
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
 def utc_time(seconds: float) -> str:
     """``2026-12-01T23:05:09.123Z`` for a ``time.time()`` value."""
+    global _second
     whole = int(seconds)
-    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-            + f".{int((seconds - whole) * 1000):03d}Z")
+    cached = _second  # one tuple, replaced whole: threads never see half an update
+    if cached[0] != whole:  # formatting the date costs more than the rest of a line
+        cached = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{cached[1]}.{int((seconds - whole) * 1000):03d}Z"
 
 
 def _request_context() -> dict[str, Any]:

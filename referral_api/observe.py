@@ -20,6 +20,7 @@ from .metrics import UNMATCHED_ROUTE
 ENVIRON_ROUTE = "referral_api.route"
 ENVIRON_KEY_ID = "referral_api.key_id"
 ENVIRON_CLIENT = "referral_api.client"
+ENVIRON_REQUEST_ID = "referral_api.request_id"
 
 
 def install(app: Flask) -> None:
@@ -45,6 +46,7 @@ def _observed(response: Response) -> Response:
     environ[ENVIRON_ROUTE] = route
     environ[ENVIRON_KEY_ID] = getattr(principal, "key_id", None)
     environ[ENVIRON_CLIENT] = request.remote_addr
+    environ[ENVIRON_REQUEST_ID] = g.get("request_id")
     if status == 403 and principal is not None and not g.get("role_refusal_logged"):
         # The web pages refuse a signed-in key without the role with abort(403).
         security_event("role_refused", "a credential without the role required was refused",
