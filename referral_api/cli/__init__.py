@@ -193,5 +193,10 @@ from referral_api.cli.audit import export_command, replay_command  # noqa: E402
 decisions.add_command(export_command)
 main.add_command(replay_command)
 
+from referral_api.cli.backup import backup_command, restore_command  # noqa: E402
+
+main.add_command(backup_command)
+main.add_command(restore_command)
+
 if __name__ == "__main__":
     main()
