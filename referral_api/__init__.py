@@ -31,7 +31,7 @@ from .logs import configure_logging
 from .metrics import InstrumentedLog, Metrics
 from .problem import ProblemError, problem_response
 from .schemas import RequestLoader
-from .secret_key import derive_key, load_secret
+from .secret_key import PatientHasher, derive_key, load_keyring
 from .throttle import FailureLimiter
 
 __all__ = ["create_app"]
@@ -70,11 +70,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     settings = load_settings(test_config)
     configure_logging(settings.log_format, settings.log_level)
     app = Flask(__name__)
-    secret = load_secret(settings.db_dir, settings.secret_key)
+    # The current secret key signs sessions and makes new patient hashes; retired keys are
+    # kept for patient searches only (so sessions signed with a retired key end).
+    keyring = load_keyring(settings.db_dir, settings.secret_key)
     registry = load_registry(settings.rules_dir)
     decision_log = SQLiteDecisionLog(settings.database)
     metrics = Metrics()
-    patient_key = derive_key(secret, "patient-reference")
+    patient_hasher = PatientHasher(keyring)
+    patient_key = patient_hasher.current_key
     services = Services(
         settings=settings,
         registry=registry,
@@ -84,10 +87,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # Writes go through the group-commit writer; reads use the log directly.
         # (InstrumentedLog times each append and counts the decisions for /metrics.)
         decisions=DecisionService(
-            registry, GroupCommitWriter(InstrumentedLog(decision_log, metrics)), patient_key),
+            registry, GroupCommitWriter(InstrumentedLog(decision_log, metrics)),
+            patient_hasher),
         request_schema=RequestLoader(registry.vocabulary),
         patient_key=patient_key,
-        session_key=derive_key(secret, "session"),
+        session_key=derive_key(keyring.current.secret, "session"),
         metrics=metrics,
         limiter=FailureLimiter(SQLiteAuthFailures(settings.database),
                                limit=settings.auth_failure_limit,

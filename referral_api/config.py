@@ -140,7 +140,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         log_format=_choice(merged, "LOG_FORMAT", LOG_FORMATS, "json"),
         log_level=_choice(merged, "LOG_LEVEL", LOG_LEVELS, "info"),
         audit_query_timeout_ms=_number(merged, "AUDIT_QUERY_TIMEOUT_MS",
-                                       DEFAULT_AUDIT_QUERY_TIMEOUT_MS, int, 1),
+                                       DEFAULT_AUDIT_QUERY_TIMEOUT_MS, int, 0),
         extra={k: v for k, v in (overrides or {}).items() if k not in _KNOWN},
     )
 

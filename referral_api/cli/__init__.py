@@ -52,14 +52,20 @@ def init_db(no_admin_key: bool) -> None:
     Idempotent. Run it before the server starts (the workers never create anything). When the
     database has no active admin key, a first one is created and printed once.
     """
-    from referral_api.secret_key import ensure_secret
+    from referral_api.secret_key import SecretKeyError, ensure_secret, load_keyring
     from referral_api.store.sqlite.db import connect
     from referral_api.store.sqlite.keys import KeyStore
     from referral_api.store.sqlite.migrations import migrate
+    from referral_api.store.sqlite.secret_keys import SecretKeyRegistry
 
     settings = _settings()
     settings.db_dir.mkdir(parents=True, exist_ok=True)
-    ensure_secret(settings.db_dir, settings.secret_key)
+    try:
+        ensure_secret(settings.db_dir, settings.secret_key)
+        keyring = load_keyring(settings.db_dir, settings.secret_key)
+    except SecretKeyError as exc:  # one clear line: never a traceback, never the secret
+        raise click.ClickException(str(exc)) from None
+    tightened = _owner_only(settings.database)
     db = connect(settings.database)
     try:
         applied = migrate(db)
@@ -69,6 +75,11 @@ def init_db(no_admin_key: bool) -> None:
         click.echo(f"database {settings.database}: applied {', '.join(applied)}")
     else:
         click.echo(f"database {settings.database}: up to date")
+    if tightened:
+        click.echo(f"made {', '.join(tightened)} readable by the owner only (0600)")
+    problems = SecretKeyRegistry(settings.database).reconcile(keyring)
+    if problems:
+        raise click.ClickException("; ".join(problems))
     if no_admin_key:
         return
     keys = KeyStore(_log(settings))
@@ -76,6 +87,20 @@ def init_db(no_admin_key: bool) -> None:
         _, token = keys.create(["admin"], "first-admin")
         click.echo("No admin key existed; created one (shown only now, store it safely):")
         click.echo(f"  {token}")
+
+
+def _owner_only(database: Path) -> list[str]:
+    """Create the database file with mode 0600 (SQLite gives its WAL and shared-memory files
+    the database's mode), or tighten existing files; returns the names changed."""
+    if not database.exists():
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return []
+    changed = []
+    for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
+        if path.exists() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+            changed.append(path.name)
+    return changed
 
 
 @main.group()
@@ -197,6 +222,10 @@ from referral_api.cli.backup import backup_command, restore_command  # noqa: E40
 
 main.add_command(backup_command)
 main.add_command(restore_command)
+
+from referral_api.cli.secret import secret_group  # noqa: E402
+
+main.add_command(secret_group)
 
 if __name__ == "__main__":
     main()

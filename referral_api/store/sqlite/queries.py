@@ -98,6 +98,11 @@ def normalize_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
             if value not in FEEDBACK_FILTERS:
                 raise ValueError(f"feedback must be one of {FEEDBACK_FILTERS}")
             normalized[name] = value
+        elif name == "patient_hash" and isinstance(value, list | tuple):
+            # Hashes of one reference under every secret key (after a rotation): any matches.
+            if not value or not all(isinstance(v, str) for v in value):
+                raise ValueError("patient_hash must be a string or a non-empty list of strings")
+            normalized[name] = list(value)
         else:
             if not isinstance(value, str):
                 raise ValueError(f"{name} must be a string")
@@ -133,9 +138,14 @@ def _where(filters: Mapping[str, Any], bounds: tuple[int, int]) -> tuple[str, li
     params: list[Any] = list(bounds)
     for name in EQUALITY_FILTERS:
         if name in filters:
+            value = filters[name]
             # Column names come from the EQUALITY_FILTERS constant, never from input.
-            clauses.append(f"d.{name} = ?")
-            params.append(filters[name])
+            if isinstance(value, list):  # patient_hash under several secret keys
+                clauses.append(f"d.{name} IN ({', '.join('?' for _ in value)})")
+                params.extend(value)
+            else:
+                clauses.append(f"d.{name} = ?")
+                params.append(value)
     feedback = filters.get("feedback")
     if feedback == "none":
         clauses.append("NOT " + _HAS_FEEDBACK.format(""))
@@ -272,9 +282,14 @@ def _stats_where(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
         params.append(filters["until"])
     for name in EQUALITY_FILTERS:
         if name in filters:
+            value = filters[name]
             # Column names come from the EQUALITY_FILTERS constant, never from input.
-            clauses.append(f"d.{name} = ?")
-            params.append(filters[name])
+            if isinstance(value, list):  # patient_hash under several secret keys
+                clauses.append(f"d.{name} IN ({', '.join('?' for _ in value)})")
+                params.extend(value)
+            else:
+                clauses.append(f"d.{name} = ?")
+                params.append(value)
     return " AND ".join(clauses), params
 
 
