@@ -77,11 +77,22 @@ def server(tmp_path: Path) -> Iterator[dict]:
                 time.sleep(0.1)
         else:
             pytest.fail(f"gunicorn did not start: {log_path.read_text()}")
-        time.sleep(0.5)  # both workers booted
+        _until_both_workers_answer(port, tmp_path / "metrics")
         yield {"port": port, "keys": keys, "log": log_path, "metrics": tmp_path / "metrics"}
     finally:
         process.terminate()
         process.wait(20)
+
+
+def _until_both_workers_answer(port: int, metrics_dir: Path, timeout: float = 20) -> None:
+    """Send concurrent health checks until two workers have each counted a request (each
+    worker writes its own counter file), so the flood below meets two ready workers."""
+    deadline = time.monotonic() + timeout
+    with ThreadPoolExecutor(4) as pool:
+        while len(list(metrics_dir.glob("counter_*.db"))) < 2:
+            if time.monotonic() > deadline:
+                pytest.fail("the second gunicorn worker never answered")
+            list(pool.map(lambda _: _get(port, "/healthz", ""), range(8)))
 
 
 def _per_worker_failures(metrics_dir: Path) -> dict[str, float]:
