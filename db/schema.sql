@@ -1,6 +1,6 @@
 -- The decision database schema, as `referral-api init-db` builds it from
--- referral_api/store/sqlite/migrations.py. Generated: do not edit (tests/storage/test_schema_file.py;
--- regenerate with `python -m tests.storage.test_schema_file`).
+-- referral_api/store/sqlite/migrations.py. Generated: do not edit (tests/store/test_schema_file.py;
+-- regenerate with `python -m tests.store.test_schema_file`).
 
 CREATE TABLE "_sqlite_migrations" (
    "id" INTEGER PRIMARY KEY,

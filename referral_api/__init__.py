@@ -20,15 +20,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from referral_api.clinical.versions import load_registry
 from referral_api.decide import DecisionService, NoRulesetInForce
-from referral_api.store.sqlite.auth_failures import SQLiteAuthFailures
-from referral_api.store.sqlite.keys import KeyStore
-from referral_api.store.sqlite.log import IdempotencyConflict, LogUnavailable, SQLiteDecisionLog
-from referral_api.store.sqlite.writer import GroupCommitWriter
+from referral_api.store import open_store
+from referral_api.store.interface import LogUnavailable, QueryTimeout
 
 from .config import MAX_BODY_BYTES, load_settings
 from .context import EXTENSION, Services
 from .logs import configure_logging
-from .metrics import InstrumentedLog, Metrics
+from .metrics import Metrics, instrument_writer
 from .problem import ProblemError, problem_response
 from .schemas import RequestLoader
 from .secret_key import PatientHasher, derive_key, load_keyring
@@ -74,7 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # kept for patient searches only (so sessions signed with a retired key end).
     keyring = load_keyring(settings.db_dir, settings.secret_key)
     registry = load_registry(settings.rules_dir)
-    decision_log = SQLiteDecisionLog(settings.database)
+    store = open_store(settings)
     metrics = Metrics()
     patient_hasher = PatientHasher(keyring)
     patient_key = patient_hasher.current_key
@@ -82,18 +80,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         settings=settings,
         registry=registry,
         vocabulary=registry.vocabulary,
-        log=decision_log,
-        keys=KeyStore(decision_log),
-        # Writes go through the group-commit writer; reads use the log directly.
-        # (InstrumentedLog times each append and counts the decisions for /metrics.)
-        decisions=DecisionService(
-            registry, GroupCommitWriter(InstrumentedLog(decision_log, metrics)),
-            patient_hasher),
+        store=store,
+        log=store.log,
+        keys=store.keys,
+        # (instrument_writer times each append and counts the decisions for /metrics.)
+        decisions=DecisionService(registry, instrument_writer(store.writer, metrics),
+                                  patient_hasher),
         request_schema=RequestLoader(registry.vocabulary),
         patient_key=patient_key,
         session_key=derive_key(keyring.current.secret, "session"),
         metrics=metrics,
-        limiter=FailureLimiter(SQLiteAuthFailures(settings.database),
+        limiter=FailureLimiter(store.auth_failures,
                                limit=settings.auth_failure_limit,
                                window_s=settings.auth_failure_window_s),
     )
@@ -173,6 +170,14 @@ def _install_error_handlers(app: Flask) -> None:
     def _problem(err: ProblemError) -> Response:
         return problem_response(err)
 
+    @app.errorhandler(QueryTimeout)
+    def _too_slow(err: QueryTimeout) -> Response:
+        return problem_response(ProblemError(
+            503,
+            f"The query ran longer than {err.timeout_ms} ms and was stopped so that it cannot "
+            "slow down decisions. Narrow it: a shorter since/until range or more filters.",
+            headers={"Retry-After": "1"}))
+
     @app.errorhandler(LogUnavailable)
     def _log_down(err: LogUnavailable) -> Response:
         # The reason is SQLite's (e.g. "disk I/O error", "readonly database"): no patient data.
@@ -186,11 +191,6 @@ def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(NoRulesetInForce)
     def _no_rules(_: NoRulesetInForce) -> Response:
         return problem_response(ProblemError(503, "No rule set version is in force."))
-
-    @app.errorhandler(IdempotencyConflict)
-    def _conflict(_: IdempotencyConflict) -> Response:
-        return problem_response(ProblemError(
-            422, "This Idempotency-Key was already used with a different body."))
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Response:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from flask import g, request
 
-from referral_api.store.sqlite.keys import key_id_of
+from referral_api.store.interface import key_id_of
 
 from .context import services
 from .logs import security_event

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 #: The repository root: defaults are relative to it so ``make run`` works from a clean clone.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +23,8 @@ READY_MIN_FREE_BYTES = 16 * 1024 * 1024
 #: The contract's floor (api-v1.md, Credentials): never 429 before 20 failures in a minute.
 DEFAULT_AUTH_FAILURE_LIMIT = 20
 DEFAULT_AUTH_FAILURE_WINDOW_S = 60.0
-#: Audit reads (API and pages) stop after this long and answer 503.
+#: Audit reads (API and pages) stop after this long and answer 503 (the same value as the
+#: store's own default, ``store.interface.DEFAULT_QUERY_TIMEOUT_MS``, which config cannot import).
 DEFAULT_AUDIT_QUERY_TIMEOUT_MS = 3000
 LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -74,8 +75,12 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.replace(",", " ").split() if part.strip())
 
 
+@overload
+def _path(value: str | os.PathLike[str] | None, default: Path) -> Path: ...
+@overload
+def _path(value: str | os.PathLike[str] | None, default: None) -> Path | None: ...
 def _path(value: str | os.PathLike[str] | None, default: Path | None) -> Path | None:
-    if value in (None, ""):
+    if value is None or value == "":
         return default
     path = Path(value)
     return path if path.is_absolute() else (Path.cwd() / path)

@@ -7,6 +7,7 @@ sees it.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -15,7 +16,8 @@ from typing import Any
 from referral_api.clinical import engine
 from referral_api.clinical.versions import RuleRegistry
 from referral_api.secret_key import PatientHasher
-from referral_api.store.sqlite.log import DecisionLog, NewDecision
+from referral_api.store.canonical import canonical_json
+from referral_api.store.interface import DecisionWriter, NewDecision
 
 #: The fields of a record that make up the public ``POST /v1/decisions`` body.
 RESPONSE_FIELDS = (
@@ -32,7 +34,7 @@ class NoRulesetInForce(LookupError):
 class DecisionService:
     """Runs the engine under the rule set in force and appends the result to the log."""
 
-    def __init__(self, registry: RuleRegistry, log: DecisionLog,
+    def __init__(self, registry: RuleRegistry, log: DecisionWriter,
                  patient_key: bytes | PatientHasher) -> None:
         self.registry = registry
         self.log = log
@@ -67,14 +69,15 @@ class DecisionService:
         hook_instance: str | None = None,
         order_ref: str | None = None,
         idempotency_key: str | None = None,
-        body_sha256: str | None = None,
         idempotency_scope: str | None = None,
         at: datetime | None = None,
         started: float | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Evaluate and log; returns ``(record, created)``.
 
-        ``created`` is False when an idempotent repeat returned the original record. Raises
+        ``created`` is False when an idempotent repeat returned the original record: the same
+        ``idempotency_key`` (within ``idempotency_scope``) with the same validated request,
+        hashed here once for every channel. Raises
         ``LogUnavailable`` (the caller answers 503: nothing is returned unlogged),
         ``IdempotencyConflict`` and :class:`NoRulesetInForce`.
         """
@@ -90,6 +93,8 @@ class DecisionService:
             patient["reference"] = hashed
         stored_input["patient"] = patient
         ruleset = output["ruleset"]
+        body_sha256 = (hashlib.sha256(canonical_json(request)).hexdigest()
+                       if idempotency_key is not None else None)
         new = NewDecision(
             channel=channel,
             client=client,

@@ -14,3 +14,9 @@ CHANNELS = ("api", "cds-hooks", "form")
 FEEDBACK_OUTCOMES = ("accepted", "overridden")
 #: The ``feedback=`` filter: a decision's latest outcome, or ``none`` without feedback.
 FEEDBACK_FILTERS = (*FEEDBACK_OUTCOMES, "none")
+#: Roles of an API key (api-v1.md, Credentials); ``admin`` holds every other role too.
+EVALUATOR = "evaluator"
+CLINICIAN = "clinician"
+AUDITOR = "auditor"
+ADMIN = "admin"
+ROLES = (EVALUATOR, CLINICIAN, AUDITOR, ADMIN)

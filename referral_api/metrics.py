@@ -31,7 +31,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["CONTENT_TYPE_LATEST", "MULTIPROC_ENV", "InstrumentedLog", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "MULTIPROC_ENV", "InstrumentedLog", "InstrumentedWriter",
+           "Metrics", "ServiceState", "instrument_writer"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PREFIX = "referral"
@@ -126,19 +127,19 @@ class Metrics:
 
 
 class ServiceState(Collector):
-    """Gauges read when scraped: the rule set in force and the head of each chain.
+    """Gauges read when scraped: the rule set in force and the head of the decision chain.
 
     Read at scrape time rather than kept in the multiprocess files, so a worker that started
     before a new rule set came into force cannot report a stale version.
     """
 
     def __init__(self, in_force: Callable[[datetime], Any],
-                 chain_heads: Callable[[], dict[str, int]]) -> None:
+                 head: Callable[[], dict[str, Any]]) -> None:
         self._in_force = in_force
-        self._chain_heads = chain_heads
+        self._head = head
 
     def collect(self) -> Iterator[Any]:
-        """Yield the rule set info and the chain head gauges (skipped when unreadable)."""
+        """Yield the rule set info and the chain head gauges (the latter 0-up when unreadable)."""
         info = InfoMetricFamily(f"{PREFIX}_ruleset", "The rule set version in force now.")
         try:
             ruleset = self._in_force(datetime.now(UTC))
@@ -149,13 +150,12 @@ class ServiceState(Collector):
                                  "sha256": ruleset.sha256})
         yield info
         heads = GaugeMetricFamily(
-            f"{PREFIX}_chain_head_seq", "Sequence number of the last record of each chain.",
+            f"{PREFIX}_chain_head_seq", "Sequence number of the last record of the chain.",
             labels=["chain"])
         up = GaugeMetricFamily(f"{PREFIX}_decision_log_up",
                                "1 when the decision log could be read at this scrape.")
         try:
-            for chain, seq in sorted(self._chain_heads().items()):
-                heads.add_metric([chain], seq)
+            heads.add_metric(["decisions"], self._head()["count"])
             up.add_metric([], 1)
         except Exception:  # the scrape must still answer: the log being down is the news
             up.add_metric([], 0)
@@ -188,3 +188,34 @@ class InstrumentedLog:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._log, name)
+
+
+class InstrumentedWriter:
+    """A decision writer timed as a whole (for a writer without a batch log to wrap)."""
+
+    def __init__(self, writer: Any, metrics: Metrics) -> None:
+        self._writer = writer
+        self._metrics = metrics
+
+    def append(self, new: Any) -> tuple[dict, bool]:
+        """``writer.append``, timed; a newly created decision counted."""
+        started = time.perf_counter()
+        record, created = self._writer.append(new)
+        self._metrics.append_seconds.observe(time.perf_counter() - started)
+        self._metrics.batch_size.observe(1)
+        if created:
+            self._metrics.observe_decision(record)
+        return record, created
+
+
+def instrument_writer(writer: Any, metrics: Metrics) -> Any:
+    """Count and time what ``writer`` appends; returns the writer to use.
+
+    A group-commit writer (one with a ``log`` it commits batches to) gets that log wrapped,
+    so each transaction is timed once with its batch size; any other writer is wrapped whole.
+    """
+    batch_log = getattr(writer, "log", None)
+    if batch_log is not None and hasattr(batch_log, "append_many"):
+        writer.log = InstrumentedLog(batch_log, metrics)
+        return writer
+    return InstrumentedWriter(writer, metrics)

@@ -8,7 +8,7 @@ Policy (api-v1.md, Credentials, and issue 14):
   client behind the hospital's NAT cannot lock out the clinicians behind the same address);
 - the client is the address seen through ``REFERRAL_API_TRUSTED_PROXIES`` reverse proxies
   (werkzeug's ProxyFix, installed by ``create_app``);
-- failures are counted in storage every worker shares (:class:`FailureCounter`; SQLite: the
+- failures are counted in storage every worker shares (``Store.auth_failures``; SQLite: the
   database file), so the limit holds per host, and across hosts on a shared backend;
 - defaults keep the contract: never 429 before 20 failures in one minute;
 - the throttle fails open: when the counters cannot be read or written, the request gets its
@@ -23,31 +23,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
 
-__all__ = ["FailureCounter", "FailureLimiter"]
+from referral_api.store.interface import AuthFailureCounter
+
+__all__ = ["FailureLimiter"]
 
 log = logging.getLogger(__name__)
-
-
-class FailureCounter(Protocol):
-    """Storage of failed authentications shared by every process that serves the API.
-
-    A backend implements this beside its decision log (SQLite: ``SQLiteAuthFailures``).
-    """
-
-    def register_failure(self, client: str, now: float, window_s: float,
-                         limit: int) -> int | None:
-        """Atomically: if ``client`` has fewer than ``limit`` failures in ``(now - window_s,
-        now]``, record one at ``now`` and return None; else record nothing and return the
-        seconds (at least 1) until the oldest of them leaves the window."""
-        ...
 
 
 class FailureLimiter:
     """Counts failed authentications per client and says when to answer 429 instead of 401."""
 
-    def __init__(self, counter: FailureCounter, *, limit: int, window_s: float,
+    def __init__(self, counter: AuthFailureCounter, *, limit: int, window_s: float,
                  clock: Callable[[], float] = time.time) -> None:
         if limit < 1 or window_s <= 0:
             raise ValueError("the limit must be at least 1 and the window positive")

@@ -151,7 +151,7 @@ def bench_append(batches: int = 300, rounds: int = 3) -> None:
     from referral_api.store.sqlite.db import connect
     from referral_api.store.sqlite.log import SQLiteDecisionLog
     from referral_api.store.sqlite.migrations import migrate, migrations
-    from tests.storage.conftest import make_new
+    from tests.factories import make_new
 
     def run(stop_before: str | None, size: int) -> tuple[float, float]:
         with tempfile.TemporaryDirectory(dir="/tmp") as tmp:

@@ -28,10 +28,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gunicorn_harness import (
+from scripts.gunicorn_harness import (
     DECISION_BODY,
     Server,
     prepare_database,

@@ -21,6 +21,6 @@ def metrics() -> Response:
     svc = services()
     if not svc.settings.metrics_public:
         authorize(authenticate_api_key(), (ADMIN,))
-    state = ServiceState(svc.registry.in_force, svc.log.chain_heads)
+    state = ServiceState(svc.registry.in_force, svc.log.head)
     return Response(svc.metrics.exposition(state), content_type=CONTENT_TYPE_LATEST,
                     headers={"Cache-Control": "no-store"})

@@ -87,7 +87,8 @@ def _override_reason(feedback: Mapping[str, Any] | None) -> str:
     if isinstance(reason, Mapping):
         # CDS Hooks 2.0 overrideReason: {"reason": Coding, "userComment": …}; the comment is
         # free text, so only the coded reason is exported.
-        coding = reason.get("reason") if isinstance(reason.get("reason"), Mapping) else reason
+        inner = reason.get("reason")
+        coding = inner if isinstance(inner, Mapping) else reason
         return str(coding.get("code") or coding.get("display") or "")
     return "" if reason is None else str(reason)
 

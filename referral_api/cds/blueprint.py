@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from marshmallow import ValidationError
+
+from referral_api.store.interface import NewFeedback
 
 from ..auth import (
     Principal,
@@ -105,7 +107,7 @@ class CdsState:
 
 @bp.record_once
 def _set_up(state: BlueprintSetupState) -> None:
-    app: Flask = state.app
+    app = state.app
     svc = app.extensions["referral_api"]
     path = svc.settings.cds_clients
     # A broken clients file stops start-up: better than silently refusing every EHR.
@@ -294,7 +296,12 @@ def feedback(service_id: str) -> Response:
     stored = []
     for card_id, entry in items:
         try:
-            item = log.append_feedback(card_id, entry, principal.label)
+            item = log.append_feedback(card_id, NewFeedback(
+                outcome=entry["outcome"],
+                override_reason=entry.get("overrideReason"),
+                accepted_suggestions=entry.get("acceptedSuggestions"),
+                outcome_timestamp=entry.get("outcomeTimestamp"),
+            ), principal.label)
         except KeyError:
             raise ProblemError(404, "No card with this uuid was issued by this service."
                                ) from None

@@ -153,7 +153,7 @@ def indicator(record: Mapping[str, Any]) -> str:
     return "info"
 
 
-def _assumed_fields(record: Mapping[str, Any]) -> set[str]:
+def _assumed_fields(record: Mapping[str, Any]) -> set[str | None]:
     return {a.get("field") for a in record.get("assumptions") or () if isinstance(a, Mapping)}
 
 
@@ -196,9 +196,10 @@ def detail(record: Mapping[str, Any], vocabulary: Vocabulary) -> str:
     lines: list[str] = []
     requested = record["requested_procedure"]["code"]
     scenario = record.get("scenario") or {}
+    urgency = _URGENCY.get(str(record.get("urgency")), "?")
     lines.append(
         f"**{_VERDICT.get(record['appropriateness'], '?').capitalize()}**: "
-        f"{_label(vocabulary, requested)}. Urgency: {_URGENCY.get(record.get('urgency'), '?')}.")
+        f"{_label(vocabulary, requested)}. Urgency: {urgency}.")
     if scenario.get("title"):
         lines.append(f"\nScenario: {scenario['title']} (`{scenario.get('id', '')}`).")
     reasons = record.get("reasons") or ()

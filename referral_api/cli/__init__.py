@@ -12,30 +12,13 @@ from pathlib import Path
 
 import click
 
+from referral_api.cli.store import open_existing_store
 from referral_api.config import PROJECT_ROOT, Settings, load_settings
-from referral_api.store.sqlite.keys import ROLES
+from referral_api.enums import ADMIN, ROLES
 
 
 def _settings() -> Settings:
     return load_settings()
-
-
-def _open_db(settings: Settings):
-    from referral_api.store.sqlite.db import connect
-
-    if not settings.database.exists():
-        raise click.ClickException(
-            f"no database at {settings.database}: run `referral-api init-db` first")
-    return connect(settings.database)
-
-
-def _log(settings: Settings):
-    from referral_api.store.sqlite.log import SQLiteDecisionLog
-
-    if not settings.database.exists():
-        raise click.ClickException(
-            f"no database at {settings.database}: run `referral-api init-db` first")
-    return SQLiteDecisionLog(settings.database)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,10 +36,7 @@ def init_db(no_admin_key: bool) -> None:
     database has no active admin key, a first one is created and printed once.
     """
     from referral_api.secret_key import SecretKeyError, ensure_secret, load_keyring
-    from referral_api.store.sqlite.db import connect
-    from referral_api.store.sqlite.keys import KeyStore
-    from referral_api.store.sqlite.migrations import migrate
-    from referral_api.store.sqlite.secret_keys import SecretKeyRegistry
+    from referral_api.store import maintenance, open_store
 
     settings = _settings()
     settings.db_dir.mkdir(parents=True, exist_ok=True)
@@ -65,42 +45,26 @@ def init_db(no_admin_key: bool) -> None:
         keyring = load_keyring(settings.db_dir, settings.secret_key)
     except SecretKeyError as exc:  # one clear line: never a traceback, never the secret
         raise click.ClickException(str(exc)) from None
-    tightened = _owner_only(settings.database)
-    db = connect(settings.database)
-    try:
-        applied = migrate(db)
-    finally:
-        db.close()
+    store = open_store(settings)
+    tightened = maintenance.owner_only(store)
+    applied = store.migrate()
     if applied:
-        click.echo(f"database {settings.database}: applied {', '.join(applied)}")
+        click.echo(f"database {store.describe()}: applied {', '.join(applied)}")
     else:
-        click.echo(f"database {settings.database}: up to date")
+        click.echo(f"database {store.describe()}: up to date")
     if tightened:
         click.echo(f"made {', '.join(tightened)} readable by the owner only (0600)")
-    problems = SecretKeyRegistry(settings.database).reconcile(keyring)
+    # The keyring must match the keys that made the stored patient hashes.
+    problems = maintenance.reconcile_keyring(store, keyring)
     if problems:
         raise click.ClickException("; ".join(problems))
     if no_admin_key:
         return
-    keys = KeyStore(_log(settings))
-    if keys.count("admin") == 0:
-        _, token = keys.create(["admin"], "first-admin")
+    keys = store.keys
+    if keys.count(ADMIN) == 0:
+        _, token = keys.create([ADMIN], "first-admin")
         click.echo("No admin key existed; created one (shown only now, store it safely):")
         click.echo(f"  {token}")
-
-
-def _owner_only(database: Path) -> list[str]:
-    """Create the database file with mode 0600 (SQLite gives its WAL and shared-memory files
-    the database's mode), or tighten existing files; returns the names changed."""
-    if not database.exists():
-        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        return []
-    changed = []
-    for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
-        if path.exists() and path.stat().st_mode & 0o077:
-            path.chmod(0o600)
-            changed.append(path.name)
-    return changed
 
 
 @main.group()
@@ -114,9 +78,7 @@ def keys() -> None:
 @click.option("--label", required=True, help="Who holds the key (recorded with decisions).")
 def keys_create(roles: tuple[str, ...], label: str) -> None:
     """Create a key; prints the key, and nothing else, on standard output."""
-    from referral_api.store.sqlite.keys import KeyStore
-
-    _, token = KeyStore(_log(_settings())).create(list(roles), label)
+    _, token = open_existing_store().keys.create(list(roles), label)
     click.echo(token)
 
 
@@ -124,9 +86,7 @@ def keys_create(roles: tuple[str, ...], label: str) -> None:
 @click.option("--all", "show_all", is_flag=True, help="Include revoked keys.")
 def keys_list(show_all: bool) -> None:
     """List keys: id, label, roles, created, revoked (never the secret)."""
-    from referral_api.store.sqlite.keys import KeyStore
-
-    rows = KeyStore(_log(_settings())).list()
+    rows = open_existing_store().keys.list_keys()
     click.echo(f"{'KEY_ID':<14}{'LABEL':<24}{'ROLES':<28}{'CREATED':<26}REVOKED")
     for key in rows:
         if key.revoked_at and not show_all:
@@ -139,9 +99,7 @@ def keys_list(show_all: bool) -> None:
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id (see `keys list`)."""
-    from referral_api.store.sqlite.keys import KeyStore
-
-    if not KeyStore(_log(_settings())).revoke(key_id):
+    if not open_existing_store().keys.revoke(key_id):
         raise click.ClickException(f"no active key with id {key_id}")
     click.echo(f"revoked {key_id}")
 
@@ -188,7 +146,7 @@ def decisions() -> None:
 @click.option("--expect-count", type=int, help="The record count saved with that head.")
 def decisions_verify(expect_head: str | None, expect_count: int | None) -> None:
     """Walk the hash chains; exit 0 when they hold, 1 naming the first bad record."""
-    report = _log(_settings()).verify(expect_head=expect_head, expect_count=expect_count)
+    report = open_existing_store().log.verify(expect_head=expect_head, expect_count=expect_count)
     ok = True
     for name, part in report.items():
         if part.get("ok"):

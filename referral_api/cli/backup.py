@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from referral_api.config import load_settings
+from referral_api.cli.store import open_existing_store
 
 
 def _echo_report(report) -> None:
@@ -31,12 +31,11 @@ def backup_command(dest: Path) -> None:
     Safe while the server runs: SQLite's online backup API takes one consistent snapshot and
     the workers go on writing. Prints each chain's head hash and count.
     """
-    from referral_api.store.sqlite.backup import BackupError, backup
+    from referral_api.store import maintenance
 
-    settings = load_settings()
     try:
-        report = backup(settings.database, dest)
-    except BackupError as exc:
+        report = maintenance.backup(open_existing_store(), dest)
+    except (maintenance.BackupError, maintenance.NotSupported) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"backup {dest}: verified")
     _echo_report(report)
@@ -53,14 +52,15 @@ def restore_command(src: Path, force: bool) -> None:
     is given. Stop the server first; then run `referral-api init-db` (migrations, secret
     check) and start it again.
     """
-    from referral_api.store.sqlite.backup import BackupError, restore
+    from referral_api.config import load_settings
+    from referral_api.store import maintenance, open_store
 
-    settings = load_settings()
+    store = open_store(load_settings())  # the target may not exist yet
     try:
-        before, after = restore(src, settings.database, force=force)
-    except BackupError as exc:
+        before, after = maintenance.restore(store, src, force=force)
+    except (maintenance.BackupError, maintenance.NotSupported) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"backup {src}: verified")
     _echo_report(before)
-    click.echo(f"restored into {settings.database}: verified")
+    click.echo(f"restored into {store.describe()}: verified")
     _echo_report(after)

@@ -8,21 +8,13 @@ from __future__ import annotations
 
 import click
 
+from referral_api.cli.store import open_existing_store
 from referral_api.config import Settings, load_settings
+from referral_api.secret_key import Keyring, SecretKeyError, load_keyring, rotate_secret
+from referral_api.store import maintenance
 
 
-def _registry(settings: Settings):
-    from referral_api.store.sqlite.secret_keys import SecretKeyRegistry
-
-    if not settings.database.exists():
-        raise click.ClickException(
-            f"no database at {settings.database}: run `referral-api init-db` first")
-    return SecretKeyRegistry(settings.database)
-
-
-def _keyring(settings: Settings):
-    from referral_api.secret_key import SecretKeyError, load_keyring
-
+def _keyring(settings: Settings) -> Keyring:
     try:
         return load_keyring(settings.db_dir, settings.secret_key)
     except SecretKeyError as exc:
@@ -42,15 +34,13 @@ def secret_rotate() -> None:
     sessions signed with the retired key end then. Patient searches match records made under
     every key.
     """
-    from referral_api.secret_key import rotate_secret
-
-    settings = _settings()
-    registry = _registry(settings)
-    problems = registry.problems(_keyring(settings))
+    settings = load_settings()
+    store = open_existing_store()
+    problems = maintenance.keyring_problems(store, _keyring(settings))
     if problems:
         raise click.ClickException("; ".join(problems))
     new = rotate_secret(settings.db_dir, settings.secret_key)
-    problems = registry.reconcile(_keyring(settings))
+    problems = maintenance.reconcile_keyring(store, _keyring(settings))
     if problems:  # cannot happen unless the file was edited meanwhile
         raise click.ClickException("; ".join(problems))
     click.echo(f"secret key {new.key_id} is now current (in {settings.db_dir / 'secret.key'});"
@@ -61,18 +51,18 @@ def secret_rotate() -> None:
 @secret_group.command("list")
 def secret_list() -> None:
     """Key ids, when each was first used and retired, and whether the keyring matches."""
-    settings = _settings()
-    registry = _registry(settings)
+    settings = load_settings()
+    store = open_existing_store()
+    try:
+        records = maintenance.secret_keys(store)
+    except maintenance.NotSupported as exc:
+        raise click.ClickException(str(exc)) from None
     ring = {key.key_id: key for key in _keyring(settings).keys}
     click.echo(f"{'KEY_ID':<8}{'FIRST USED':<26}{'RETIRED':<26}STATE")
-    for record in registry.records():
+    for record in records:
         key = ring.get(record.key_id)
         state = ("missing from keyring" if key is None
                  else "MISMATCH" if key.check_value() != record.check_hmac
                  else "current" if record.retired_at is None else "retired (lookup only)")
         click.echo(f"{record.key_id:<8}{record.created_at:<26}{record.retired_at or '-':<26}"
                    f"{state}")
-
-
-def _settings() -> Settings:
-    return load_settings()

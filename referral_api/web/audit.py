@@ -24,7 +24,8 @@ from flask import (
 from markupsafe import Markup
 
 from referral_api.audit.export import CSV_COLUMNS, MEDIA_TYPES, iter_export
-from referral_api.store.sqlite.log import LogUnavailable
+from referral_api.store.interface import LogUnavailable, QueryTimeout
+from referral_api.store.records import scenario_id as stored_scenario_id
 from referral_api.web.filter_form import CHOICES, AuditFilters, parse_filters
 
 from ..context import services
@@ -67,11 +68,8 @@ def feedback_state(record: Mapping[str, Any]) -> str:
 
 
 def scenario_id(record: Mapping[str, Any]) -> str:
-    """The governing scenario's id, whether the record holds it as an object or a string."""
-    scenario = record.get("scenario")
-    if isinstance(scenario, Mapping):
-        return str(scenario.get("id", ""))
-    return str(scenario or "")
+    """The governing scenario's id for display (empty when the record has none)."""
+    return stored_scenario_id(record) or ""
 
 
 def iso_week_start(day: str) -> dt.date:
@@ -184,13 +182,17 @@ def audit_index() -> Any:
             items, next_cursor = log.query(dict(parsed.filters), limit=PAGE_SIZE, cursor=None)
             chart_data = _charts(parsed.filters)
             cursor = None
+        except QueryTimeout as exc:
+            return error_page(503, f"The search ran longer than {exc.timeout_ms} ms and was "
+                                   "stopped so that it cannot slow down decisions. Narrow it: "
+                                   "a shorter date range or more filters.")
         except LogUnavailable:
             return error_page(503, "The decision log cannot be read right now. Try again shortly.")
         log.record_access(principal.label, "web_audit_list",
                           {"filters": parsed.filters, "cursor": cursor, "returned": len(items)})
     else:
         status = 422
-    args = parsed.query_args()
+    args: dict[str, Any] = parsed.query_args()
     return render_template(
         "web/audit/index.html",
         parsed=parsed,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from flask import abort, redirect, render_template, request, url_for
@@ -11,8 +11,7 @@ from marshmallow import ValidationError
 
 from referral_api.clinical.vocabulary import FINDING_GROUPS, Vocabulary
 from referral_api.decide import NoRulesetInForce
-from referral_api.store.canonical import canonical_json
-from referral_api.store.sqlite.log import IdempotencyConflict, LogUnavailable
+from referral_api.store.interface import IdempotencyConflict, LogUnavailable
 
 from ..auth import auth_failure
 from ..context import services
@@ -57,7 +56,8 @@ def _render_form(
     submission_id: str | None = None,
 ) -> tuple[str, int]:
     vocabulary = services().vocabulary
-    known = {"findings": vocabulary.findings, "contraindications": vocabulary.contraindications}
+    known: dict[str, Mapping[str, Any]] = {"findings": vocabulary.findings,
+                                           "contraindications": vocabulary.contraindications}
     ignored = [code for name, table in known.items()
                for code in values.lists.get(name, []) if code not in table]
     return (
@@ -145,14 +145,12 @@ def evaluate() -> Any:
                             submission_id=submission_id)
     # The submission id makes a resubmitted page (reload, double click) return the decision it
     # already made instead of logging a second one.
-    body_sha256 = hashlib.sha256(canonical_json(loaded)).hexdigest()
     try:
         record, _created = svc.decisions.decide(
             loaded,
             channel="form",
             client=principal.label,
             idempotency_key=f"web-form:{submission_id}",
-            body_sha256=body_sha256,
             idempotency_scope=principal.key_id,
         )
     except IdempotencyConflict:

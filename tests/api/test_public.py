@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import auth
+from tests.factories import auth
 
 
 def test_health_and_ready(client) -> None:
@@ -14,10 +14,8 @@ def test_health_and_ready(client) -> None:
     assert body["ruleset_in_force"] == "2026.1.0"
 
 
-def test_ready_is_503_when_database_unwritable(tmp_path) -> None:
-    from tests.conftest import make_app
-
-    app = make_app(tmp_path, DATABASE=str(tmp_path / "missing-dir" / "x.sqlite"))
+def test_ready_is_503_when_database_unwritable(make_app, tmp_path) -> None:
+    app = make_app(DATABASE=str(tmp_path / "missing-dir" / "x.sqlite"))
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["database"] == "unavailable"
@@ -70,8 +68,8 @@ def test_ready_is_503_when_the_disk_is_full(app, monkeypatch) -> None:
     """A full disk still lets a write transaction open: free space is checked as well."""
     from types import SimpleNamespace
 
-    from referral_api.api import health
     from referral_api.config import READY_MIN_FREE_BYTES
+    from referral_api.store.sqlite import log as sqlite_log
 
     seen: list[str] = []
 
@@ -79,13 +77,13 @@ def test_ready_is_503_when_the_disk_is_full(app, monkeypatch) -> None:
         seen.append(str(path))
         return SimpleNamespace(free=READY_MIN_FREE_BYTES - 1)
 
-    monkeypatch.setattr(health.shutil, "disk_usage", usage)
+    monkeypatch.setattr(sqlite_log.shutil, "disk_usage", usage)
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"] == {
         "database": "writable", "disk": "full", "rulesets": "1 loaded"}
     # The directory holding the database is the one measured.
     assert seen == [str(app.extensions["referral_api"].log.path.parent)]
-    monkeypatch.setattr(health.shutil, "disk_usage",
+    monkeypatch.setattr(sqlite_log.shutil, "disk_usage",
                         lambda path: SimpleNamespace(free=READY_MIN_FREE_BYTES))
     assert app.test_client().get("/readyz").status_code == 200

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import LiveServer, sign_in
+from tests.browser.live import LiveServer, sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 
-from referral_api.clinical.vocabulary import Vocabulary, load_vocabulary
-from referral_api.config import PROJECT_ROOT
 from tests.cds.builders import EHR_ORIGIN, EXAMPLE_ISSUER, PUBLIC_URL, conformance
-from tests.conftest import make_app
-
-
-@pytest.fixture(scope="session")
-def vocabulary() -> Vocabulary:
-    """The project's real vocabulary."""
-    return load_vocabulary(PROJECT_ROOT / "rules" / "vocabulary.yaml")
 
 
 @pytest.fixture(scope="session")
@@ -37,20 +28,23 @@ def clients_file(tmp_path: Path) -> Path:
     return path
 
 
-def build_cds_app(tmp_path: Path, **overrides: Any) -> Any:
-    """The service with the CDS blueprint, on a fresh database under ``tmp_path``."""
-    app = make_app(tmp_path, **overrides)
-    assert "cds" in app.blueprints
-    return app
+@pytest.fixture
+def build_cds_app(make_app: Callable[..., Any]) -> Callable[..., Any]:
+    """``build_cds_app(**overrides)``: the service with the CDS blueprint, on a fresh database."""
+
+    def build(**overrides: Any) -> Any:
+        app = make_app(**overrides)
+        assert "cds" in app.blueprints
+        return app
+
+    return build
 
 
 @pytest.fixture
-def cds_app(tmp_path: Path, clients_file: Path) -> Iterator[Any]:
+def cds_app(build_cds_app: Callable[..., Any], clients_file: Path) -> Any:
     """Public URL, CORS origin and the spec's example issuer configured."""
-    app = build_cds_app(tmp_path, PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients_file),
-                        CORS_ORIGINS=[EHR_ORIGIN])
-    yield app
-    app.extensions["referral_api"].log.close()
+    return build_cds_app(PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients_file),
+                         CORS_ORIGINS=[EHR_ORIGIN])
 
 
 @pytest.fixture
@@ -59,11 +53,16 @@ def cds_client(cds_app: Any) -> Any:
 
 
 @pytest.fixture
-def cds_keys(cds_app: Any) -> dict[str, dict[str, str]]:
-    """Authorization headers per role."""
-    store = cds_app.extensions["referral_api"].keys
-    return {role: {"Authorization": f"Bearer {store.create([role], f'cds-{role}')[1]}"}
-            for role in ("evaluator", "auditor", "clinician")}
+def app(cds_app: Any) -> Any:
+    """In this suite the shared fixtures (``keys``, ``role_headers``, ``client``) use
+    ``cds_app``."""
+    return cds_app
+
+
+@pytest.fixture
+def cds_keys(role_headers: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Authorization headers per role, for keys of ``cds_app`` (the shared ``role_headers``)."""
+    return role_headers
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 
-import fault_test
-import load_test
 import pytest
+
+from scripts import fault_test, load_test
 
 
 @pytest.mark.slow

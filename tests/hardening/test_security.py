@@ -22,11 +22,10 @@ import io
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import gunicorn_harness as harness
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -39,8 +38,9 @@ from referral_api.config import (
     MAX_BODY_BYTES,
 )
 from referral_api.store.sqlite.auth_failures import SQLiteAuthFailures
-from referral_api.store.sqlite.keys import KeyStore
+from referral_api.store.sqlite.keys import SQLiteKeyStore as KeyStore
 from referral_api.throttle import FailureLimiter
+from scripts import gunicorn_harness as harness
 from tests.cds.builders import (
     EXAMPLE_ISSUER,
     PUBLIC_URL,
@@ -49,7 +49,7 @@ from tests.cds.builders import (
     mint,
     service_request,
 )
-from tests.conftest import TEST_SECRET, lumbar_request, make_app
+from tests.factories import TEST_SECRET, lumbar_request
 
 PROBLEM = "application/problem+json"
 PATIENT_REF = "MRN-SECRET-42"
@@ -454,7 +454,7 @@ def test_malformed_json_never_echoes_the_body(client, keys) -> None:
 def test_no_secret_or_patient_reference_in_any_response_or_log_line(app, client, keys,
                                                                     monkeypatch,
                                                                     caplog) -> None:
-    from referral_api.store.sqlite.log import LogUnavailable
+    from referral_api.store.interface import LogUnavailable
 
     caplog.set_level(logging.DEBUG)
     svc = app.extensions["referral_api"]
@@ -505,14 +505,12 @@ def test_request_id_from_the_client_cannot_inject_into_log_lines(client) -> None
 
 
 @pytest.fixture
-def cds_client(tmp_path: Path) -> Iterator[Any]:
+def cds_client(tmp_path: Path, make_app: Callable[..., Any]) -> Any:
     """The service trusting the CDS Hooks spec's example issuer (inline JWKS)."""
     clients = tmp_path / "cds-clients.json"
     clients.write_text(json.dumps({EXAMPLE_ISSUER: {
         "jwks": conformance("cds-hooks-2.0.1-example.jwks.json")}}), encoding="utf-8")
-    app = make_app(tmp_path, PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients))
-    yield app.test_client()
-    app.extensions["referral_api"].log.close()
+    return make_app(PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients)).test_client()
 
 
 def _tampered(key: Any) -> str:

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import logging
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -14,8 +13,8 @@ from gunicorn.config import Config
 
 from referral_api.access_log import AccessLogger
 from referral_api.config import SettingsError
-from referral_api.store.sqlite.keys import KeyStore
-from tests.conftest import lumbar_request, make_app
+from referral_api.store.sqlite.keys import SQLiteKeyStore as KeyStore
+from tests.factories import lumbar_request
 
 PATIENT = "MRN-LOGS-31"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -98,8 +97,8 @@ def test_a_web_page_refusing_a_role_is_a_security_event(app, client, keys, capsy
     assert role["key_id"] == keys["clinician"].split("_")[1] and role["route"] == "/audit"
 
 
-def test_text_format_for_development(tmp_path: Path, capsys) -> None:
-    app = make_app(tmp_path, LOG_FORMAT="text", LOG_LEVEL="debug")
+def test_text_format_for_development(make_app, capsys) -> None:
+    app = make_app(LOG_FORMAT="text", LOG_LEVEL="debug")
     capsys.readouterr()
     app.test_client().get("/v1/rulesets")
     err = capsys.readouterr().err.strip()
@@ -107,14 +106,13 @@ def test_text_format_for_development(tmp_path: Path, capsys) -> None:
     assert "warning" in err and "authentication failed" in err
     assert "event=auth_failed" in err and "reason=missing_credential" in err
     assert logging.getLogger("referral_api").level == logging.DEBUG
-    app.extensions["referral_api"].log.close()
 
 
 @pytest.mark.parametrize(("name", "value"), [("LOG_FORMAT", "xml"), ("LOG_LEVEL", "loud"),
                                              ("TRUSTED_PROXIES", "two")])
-def test_an_unusable_setting_names_the_variable(tmp_path: Path, name: str, value: str) -> None:
+def test_an_unusable_setting_names_the_variable(make_app, name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"REFERRAL_API_{name}"):
-        make_app(tmp_path, **{name: value})
+        make_app(**{name: value})
 
 
 def _access_line(log_format: str, monkeypatch, capsys) -> str:

@@ -11,8 +11,8 @@ import pytest
 from referral_api import create_app
 from referral_api.config import PROJECT_ROOT
 from referral_api.secret_key import load_keyring
-from referral_api.store.sqlite.keys import KeyStore
-from tests.conftest import lumbar_request
+from referral_api.store.sqlite.keys import SQLiteKeyStore as KeyStore
+from tests.factories import lumbar_request
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 PATIENT = "MRN-ROTATE-77"

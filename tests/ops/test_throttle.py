@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import make_app
+from tests.factories import build_app
 
 BAD_KEY = "rk_000000000000_" + "A" * 43
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -62,7 +62,7 @@ def test_45_bad_sign_ins_then_a_valid_key_signs_in(client, keys) -> None:
 def test_failures_in_two_app_instances_on_one_database_are_counted_together(
         tmp_path: Path) -> None:
     """Two workers of one host are two app instances on one database file."""
-    first, second = make_app(tmp_path), make_app(tmp_path)
+    first, second = build_app(tmp_path), build_app(tmp_path)
     clients = [first.test_client(), second.test_client()]
     seen = [clients[i % 2].get("/v1/rulesets", headers=bearer(BAD_KEY)).status_code
             for i in range(22)]
@@ -70,7 +70,7 @@ def test_failures_in_two_app_instances_on_one_database_are_counted_together(
     # would have throttled it.
     assert seen[:20] == [401] * 20 and seen[20:] == [429, 429]
     for app in (first, second):
-        app.extensions["referral_api"].log.close()
+        app.extensions["referral_api"].store.close()
 
 
 @pytest.mark.parametrize(("trusted", "forwarded", "counted_as"), [
@@ -80,8 +80,8 @@ def test_failures_in_two_app_instances_on_one_database_are_counted_together(
     (2, "203.0.113.5, 192.0.2.7", "203.0.113.5"),  # two proxies: the client of the first
 ])
 def test_the_client_address_is_taken_through_trusted_proxies_only(
-        tmp_path: Path, trusted: int, forwarded: str, counted_as: str, caplog) -> None:
-    app = make_app(tmp_path, TRUSTED_PROXIES=trusted)
+        make_app, trusted: int, forwarded: str, counted_as: str, caplog) -> None:
+    app = make_app(TRUSTED_PROXIES=trusted)
     client = app.test_client()
     caplog.set_level(logging.WARNING, logger="referral_api.security")
     response = client.get("/v1/rulesets", headers={**bearer(BAD_KEY),
@@ -92,11 +92,10 @@ def test_the_client_address_is_taken_through_trusted_proxies_only(
     assert event.client == counted_as
     svc = app.extensions["referral_api"]
     assert svc.limiter.counter.failures(counted_as, svc.limiter.clock(), 60) == 1
-    app.extensions["referral_api"].log.close()
 
 
-def test_clients_behind_one_proxy_are_throttled_separately(tmp_path: Path) -> None:
-    app = make_app(tmp_path, TRUSTED_PROXIES=1, AUTH_FAILURE_LIMIT=3)
+def test_clients_behind_one_proxy_are_throttled_separately(make_app) -> None:
+    app = make_app(TRUSTED_PROXIES=1, AUTH_FAILURE_LIMIT=3)
     client = app.test_client()
 
     def get(forwarded: str) -> int:
@@ -106,25 +105,22 @@ def test_clients_behind_one_proxy_are_throttled_separately(tmp_path: Path) -> No
 
     assert [get("203.0.113.5") for _ in range(4)] == [401, 401, 401, 429]
     assert get("203.0.113.6") == 401  # the proxy's other clients are not affected
-    app.extensions["referral_api"].log.close()
 
 
-def test_limit_and_window_are_configurable(tmp_path: Path) -> None:
-    app = make_app(tmp_path, AUTH_FAILURE_LIMIT=25, AUTH_FAILURE_WINDOW_S=30)
+def test_limit_and_window_are_configurable(make_app) -> None:
+    app = make_app(AUTH_FAILURE_LIMIT=25, AUTH_FAILURE_WINDOW_S=30)
     svc = app.extensions["referral_api"]
     assert (svc.limiter.limit, svc.limiter.window_s) == (25, 30.0)
     assert svc.settings.throttle_keeps_contract
     seen = statuses(app.test_client(), bearer(BAD_KEY), 26)
     assert seen[:25] == [401] * 25 and seen[25] == 429
-    app.extensions["referral_api"].log.close()
 
 
-def test_a_limit_below_the_contract_is_flagged(tmp_path: Path, caplog) -> None:
+def test_a_limit_below_the_contract_is_flagged(make_app, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="referral_api")
-    app = make_app(tmp_path, AUTH_FAILURE_LIMIT=5)
+    app = make_app(AUTH_FAILURE_LIMIT=5)
     assert not app.extensions["referral_api"].settings.throttle_keeps_contract
     assert any("below the API contract" in r.getMessage() for r in caplog.records)
-    app.extensions["referral_api"].log.close()
 
 
 def test_the_throttle_fails_open_when_its_counter_is_down(app, client, caplog) -> None:

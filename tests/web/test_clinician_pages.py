@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from tests.web.conftest import (
+from tests.web.pages import (
     SUBMISSION_RE,
     cauda_equina_form,
     csrf_from,
@@ -275,7 +275,7 @@ def test_revoking_the_key_ends_the_session(browser, keys, web_app) -> None:
     assert sign_in(browser, keys["clinician"]).status_code == 303
     assert 'name="findings"' in browser.get("/").get_data(as_text=True)
     store = web_app.extensions["referral_api"].keys
-    key_id = next(k.key_id for k in store.list() if k.label == "test-clinician")
+    key_id = next(k.key_id for k in store.list_keys() if k.label == "test-clinician")
     assert store.revoke(key_id)
     html = browser.get("/").get_data(as_text=True)
     assert 'name="key"' in html

@@ -18,38 +18,19 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
 
-from referral_api.store.sqlite.db import LazyDatabase, utc_timestamp, write_transaction
-from referral_api.store.sqlite.log import LogUnavailable
+from referral_api.enums import ROLES
+from referral_api.store.interface import ApiKey, LogUnavailable
+from referral_api.store.sqlite.db import LazyDatabase, write_transaction
+from referral_api.store.timestamps import utc_timestamp
 
-ROLES = ("evaluator", "clinician", "auditor", "admin")
 TOKEN_PREFIX = "rk_"  # noqa: S105 - a format prefix, not a secret
 CACHE_TTL_SECONDS = 5.0
 _CACHE_MAX = 1024
-#: Why :meth:`KeyStore.identify` refused a token.
-REFUSAL_REASONS = ("malformed_key", "unknown_key", "wrong_secret", "revoked_key")
 _TOKEN_RE = re.compile(r"rk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """A stored key, without its secret."""
-
-    key_id: str
-    label: str
-    roles: tuple[str, ...]
-    created_at: str
-    revoked_at: str | None
-
-
-def key_id_of(token: str) -> str | None:
-    """The key id of a well-formed token (ids are not secret: ``keys list`` shows them)."""
-    match = _TOKEN_RE.fullmatch(token) if isinstance(token, str) else None
-    return match.group(1) if match else None
 
 
 def _secret_hash(secret: str) -> str:
@@ -66,21 +47,21 @@ def _api_key(row: dict) -> ApiKey:
     )
 
 
-class KeyStore:
-    """API keys in the ``api_keys`` table.
+class SQLiteKeyStore:
+    """:class:`~referral_api.store.interface.KeyStore` in the ``api_keys`` table.
 
     ``log_or_db``: a :class:`~referral_api.store.sqlite.log.SQLiteDecisionLog` (its lazily opened
     connections are shared), a :class:`~referral_api.store.sqlite.db.LazyDatabase`, or a path.
     """
 
-    def __init__(self, log_or_db: object):
+    def __init__(self, log_or_db: object) -> None:
         connections = getattr(log_or_db, "connections", log_or_db)
         if isinstance(connections, LazyDatabase):
             self._connections = connections
         elif isinstance(connections, (str, Path)):
             self._connections = LazyDatabase(connections)
         else:
-            raise TypeError("KeyStore needs a SQLiteDecisionLog, a LazyDatabase or a path")
+            raise TypeError("SQLiteKeyStore needs a SQLiteDecisionLog, a LazyDatabase or a path")
         # key_id -> (monotonic time fetched, stored row); per process, short TTL so that a
         # revocation made by another process takes effect within CACHE_TTL_SECONDS.
         self._cache: dict[str, tuple[float, dict]] = {}
@@ -154,8 +135,9 @@ class KeyStore:
     def identify(self, token: str) -> tuple[ApiKey | None, str | None]:
         """``(key, None)`` for a valid token, else ``(None, reason)``.
 
-        ``reason`` is one of :data:`REFUSAL_REASONS` (for security logs and metrics; it names
-        no secret). A revoked key is named as such: its use is worth an operator's attention.
+        ``reason`` is one of :data:`~referral_api.store.interface.KEY_REFUSAL_REASONS` (for
+        security logs and metrics; it names no secret). A revoked key is named as such: its
+        use is worth an operator's attention.
         """
         if not isinstance(token, str):
             return None, "malformed_key"
@@ -189,7 +171,7 @@ class KeyStore:
             return None
         return _api_key(row)
 
-    def list(self) -> list[ApiKey]:
+    def list_keys(self) -> list[ApiKey]:
         """Every key, oldest first, revoked ones included."""
         cursor = self._db().conn.execute("SELECT * FROM api_keys ORDER BY created_at, key_id")
         keys = [d[0] for d in cursor.description]
@@ -210,7 +192,7 @@ class KeyStore:
 
     def count(self, role: str | None = None, include_revoked: bool = False) -> int:
         """Number of keys (holding ``role``, when given)."""
-        keys = self.list()
+        keys = self.list_keys()
         return sum(
             1
             for k in keys
@@ -218,4 +200,4 @@ class KeyStore:
         )
 
 
-__all__ = ["REFUSAL_REASONS", "ROLES", "ApiKey", "KeyStore", "key_id_of"]
+__all__ = ["SQLiteKeyStore"]

@@ -16,27 +16,44 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
+import shutil
 import sqlite3
-import time
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 import sqlite_utils
 
+from referral_api.config import READY_MIN_FREE_BYTES
 from referral_api.enums import CHANNELS, FEEDBACK_OUTCOMES
 from referral_api.store.canonical import GENESIS_HASH, canonical_json, chain_hash
+from referral_api.store.interface import (
+    DEFAULT_QUERY_TIMEOUT_MS,
+    IDEMPOTENCY_HOURS,
+    IdempotencyConflict,
+    LogUnavailable,
+    NewDecision,
+    NewFeedback,
+    QueryTimeout,
+    StoreHealth,
+    UnknownDecision,
+)
+from referral_api.store.query_args import normalize_filters
+from referral_api.store.records import access_entry, decision_record, feedback_item, scenario_id
+from referral_api.store.sqlite import queries
 from referral_api.store.sqlite.db import (
     DEFAULT_BUSY_TIMEOUT_MS,
     LazyDatabase,
-    utc_timestamp,
+    time_limit,
     write_transaction,
 )
+from referral_api.store.timestamps import utc_timestamp
 
-IDEMPOTENCY_HOURS = 24
+__all__ = ["SQLiteDecisionLog", "utc_now"]
+
+T = TypeVar("T")
+
 # jti rows are kept this long after their token's exp, so a token still accepted within the
 # JWT library's clock leeway cannot be replayed once its row is purged.
 JTI_RETENTION_SECONDS = 600
@@ -62,57 +79,9 @@ _CHAINS = {
 }
 
 
-class LogUnavailable(Exception):
-    """The log could not be read or durably written; nothing was committed (answer 503)."""
-
-
-class IdempotencyConflict(Exception):
-    """The idempotency key was already used by this client with a different body (422)."""
-
-
-@dataclass(frozen=True)
-class NewDecision:
-    """A decision to append.  ``output`` is the engine result (the response body fields)."""
-
-    channel: str
-    client: str
-    ordering_clinician: str | None
-    patient_hash: str | None
-    input: dict
-    output: dict
-    ruleset_version: str
-    ruleset_sha256: str
-    engine_version: str
-    latency_ms: float
-    hook_instance: str | None = None
-    order_ref: str | None = None
-    idempotency_key: str | None = None
-    body_sha256: str | None = None
-    #: Whose keys these are: the credential (API key id) that sent the request. Two keys
-    #: that share a label must not see each other's decisions; defaults to ``client``.
-    idempotency_scope: str | None = None
-
-    @property
-    def idempotency_owner(self) -> str:
-        """The namespace of ``idempotency_key``."""
-        return self.idempotency_scope or self.client
-
-
-class DecisionLog(Protocol):
-    """Storage interface of the decision log (see :class:`SQLiteDecisionLog` for semantics)."""
-
-    def append(self, new: NewDecision) -> tuple[dict, bool]: ...
-    def append_many(self, news: Sequence[NewDecision]) -> list[tuple[dict, bool]]: ...
-    def get(self, decision_id: str) -> dict | None: ...
-    def find_by_order(self, hook_instance: str, order_ref: str) -> dict | None: ...
-    def find_idempotent(
-        self, client: str, key: str, max_age_hours: float = IDEMPOTENCY_HOURS
-    ) -> tuple[str, dict] | None: ...
-    def append_feedback(self, decision_id: str, feedback: dict, client: str) -> dict: ...
-    def verify(self, expect_head: str | None = None, expect_count: int | None = None) -> dict: ...
-    def record_access(self, actor: str, action: str, target: dict) -> None: ...
-    def seen_jti(self, iss: str, jti: str, exp: int) -> bool: ...
-    def ping(self) -> None: ...
+def utc_now() -> dt.datetime:
+    """The current time in UTC: the default clock of the log (tests inject their own)."""
+    return dt.datetime.now(dt.UTC)
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
@@ -127,10 +96,6 @@ def _one(cursor: sqlite3.Cursor) -> dict | None:
 
 def _json_or_none(value: Any) -> str | None:
     return None if value is None else canonical_json(value).decode("utf-8")
-
-
-def _load_or_none(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 def _insert(conn: sqlite3.Connection, table: str, row: dict) -> None:
@@ -153,67 +118,26 @@ def _chain_row(fields: dict) -> dict:
     return {**fields, "hash": chain_hash(fields["prev_hash"], fields)}
 
 
-def decision_record(
-    row: dict,
-    feedback_rows: Sequence[dict] = (),
-    *,
-    parsed: tuple[dict, dict] | None = None,
-) -> dict:
-    """The API shape of a decision (api-v1.md "Decision records") from its stored row.
-
-    ``parsed`` = ``(input, output)`` when the caller already holds the objects the row's JSON
-    columns were serialised from (the append path), so they need not be parsed back.
-    """
-    if parsed is None:
-        input_obj, record = json.loads(row["input_json"]), json.loads(row["output_json"])
-    else:
-        input_obj, record = parsed[0], dict(parsed[1])
-    record.update(
-        decision_id=row["decision_id"],
-        created_at=row["created_at"],
-        channel=row["channel"],
-        input=input_obj,
-        client=row["client"],
-        ordering_clinician=row["ordering_clinician"],
-        engine_version=row["engine_version"],
-        latency_ms=row["latency_ms"],
-        hook_instance=row["hook_instance"],
-        feedback=[feedback_item(f) for f in feedback_rows],
-        chain={"seq": row["seq"], "prev_hash": row["prev_hash"], "hash": row["hash"]},
-    )
-    return record
-
-
-def feedback_item(row: dict) -> dict:
-    """The API shape of one feedback entry from its stored row."""
-    return {
-        "outcome": row["outcome"],
-        "override_reason": _load_or_none(row["override_reason_json"]),
-        "accepted_suggestions": _load_or_none(row["accepted_suggestions_json"]),
-        "outcome_timestamp": row["outcome_timestamp"],
-        "received_at": row["received_at"],
-        "client": row["client"],
-        "chain": {"seq": row["seq"], "prev_hash": row["prev_hash"], "hash": row["hash"]},
-    }
-
-
-def _scenario_id(output: dict) -> str | None:
-    scenario = output.get("scenario")
-    if isinstance(scenario, dict):
-        return scenario.get("id")
-    return scenario if isinstance(scenario, str) else None
-
-
-def _feedback_field(feedback: dict, camel: str, snake: str) -> Any:
-    return feedback.get(camel, feedback.get(snake))
-
-
 class SQLiteDecisionLog:
-    """:class:`DecisionLog` on one SQLite file, one lazily opened connection per thread."""
+    """:class:`~referral_api.store.interface.DecisionLog` on one SQLite file, one lazily opened
+    connection per thread.
 
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS):
+    ``query_timeout_ms`` bounds every audit read (:class:`QueryTimeout`); ``clock`` gives the
+    times recorded in the chains (tests pass a fake one instead of sleeping).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        query_timeout_ms: int = DEFAULT_QUERY_TIMEOUT_MS,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
         self.path = Path(path)
         self.connections = LazyDatabase(self.path, busy_timeout_ms=busy_timeout_ms)
+        self.query_timeout_ms = query_timeout_ms
+        self.clock = clock
 
     # -- connection handling --------------------------------------------------------------
 
@@ -280,7 +204,7 @@ class SQLiteDecisionLog:
             "SELECT seq, hash, created_at FROM decisions ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         seq, prev_hash, last_created = head if head else (0, GENESIS_HASH, "")
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock()
         # created_at never goes backwards along the chain (clock steps), so time ranges map
         # to seq ranges and "newest first" by seq is also newest first by time.
         created_at = max(utc_timestamp(now), last_created)
@@ -308,7 +232,7 @@ class SQLiteDecisionLog:
                     "region": new.output.get("region", new.input.get("region")),
                     "appropriateness": new.output.get("appropriateness"),
                     "urgency": new.output.get("urgency"),
-                    "scenario": _scenario_id(new.output),
+                    "scenario": scenario_id(new.output),
                     "ruleset_version": new.ruleset_version,
                     "ruleset_sha256": new.ruleset_sha256,
                     "engine_version": new.engine_version,
@@ -377,15 +301,26 @@ class SQLiteDecisionLog:
         row = _one(conn.execute("SELECT * FROM decisions WHERE decision_id = ?", [decision_id]))
         return None if row is None else self._with_feedback(conn, row)
 
-    def _read(self, what: str, fn: Any, *args: Any) -> Any:
+    def _audit(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run the read ``fn(conn, *args)`` under the time limit; map SQLite errors."""
         try:
-            return fn(self.db().conn, *args)
+            conn = self.db().conn
+            with time_limit(conn, self.query_timeout_ms) as limit:
+                try:
+                    return fn(conn, *args)
+                except sqlite3.Error:
+                    if not limit.tripped:
+                        raise
+                    # Stopped by the limit, not broken: keep the connection, end the snapshot.
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise QueryTimeout(self.query_timeout_ms) from None
         except sqlite3.Error as exc:
-            raise self._unavailable(exc, what) from exc
+            raise self._unavailable(exc, "the decision log cannot be read") from exc
 
     def get(self, decision_id: str) -> dict | None:
         """The full record (feedback oldest first, chain), or None."""
-        return self._read("the decision log cannot be read", self._get, decision_id)
+        return self._audit(self._get, decision_id)
 
     def find_by_order(self, hook_instance: str, order_ref: str) -> dict | None:
         """The decision already made for this CDS Hooks ``hookInstance`` and ServiceRequest."""
@@ -399,28 +334,7 @@ class SQLiteDecisionLog:
             )
             return None if row is None else self._with_feedback(conn, row)
 
-        return self._read("the decision log cannot be read", find)
-
-    def find_idempotent(
-        self, client: str, key: str, max_age_hours: float = IDEMPOTENCY_HOURS
-    ) -> tuple[str, dict] | None:
-        """``(body_sha256, record)`` stored for this client's key within the window, or None."""
-        cutoff = utc_timestamp(dt.datetime.now(dt.UTC) - dt.timedelta(hours=max_age_hours))
-
-        def find(conn: sqlite3.Connection) -> tuple[str, dict] | None:
-            stored = _one(
-                conn.execute(
-                    "SELECT body_sha256, decision_id FROM idempotency "
-                    "WHERE client = ? AND key = ? AND created_at >= ?",
-                    [client, key, cutoff],
-                )
-            )
-            if stored is None:
-                return None
-            record = self._get(conn, stored["decision_id"])
-            return None if record is None else (stored["body_sha256"], record)
-
-        return self._read("the decision log cannot be read", find)
+        return self._audit(find)
 
     def head(self) -> dict:
         """The anchor an auditor saves: ``{"count": n, "head": hash}`` of the decision chain."""
@@ -429,20 +343,17 @@ class SQLiteDecisionLog:
             count, head = _chain_head(conn, "decisions")
             return {"count": count, "head": head}
 
-        return self._read("the decision log cannot be read", read)
+        return self._audit(read)
 
     # -- feedback -----------------------------------------------------------------------
 
-    def append_feedback(self, decision_id: str, feedback: dict, client: str) -> dict:
-        """Append CDS Hooks feedback to a decision; return the stored entry.
+    def append_feedback(self, decision_id: str, feedback: NewFeedback, client: str) -> dict:
+        """Append feedback to a decision; return the stored entry.
 
-        ``feedback`` holds ``outcome`` (accepted | overridden) and optionally
-        ``overrideReason``, ``acceptedSuggestions``, ``outcomeTimestamp`` (snake_case
-        spellings accepted too).  KeyError for an unknown decision, ValueError for a bad
-        outcome, LogUnavailable when it cannot be committed.
+        :class:`UnknownDecision` for an unknown decision, ValueError for a bad outcome,
+        LogUnavailable when it cannot be committed.
         """
-        outcome = feedback.get("outcome")
-        if outcome not in FEEDBACK_OUTCOMES:
+        if feedback.outcome not in FEEDBACK_OUTCOMES:
             raise ValueError(f"outcome must be one of {FEEDBACK_OUTCOMES}")
         try:
             db = self.db()
@@ -452,23 +363,17 @@ class SQLiteDecisionLog:
                     "SELECT seq, created_at FROM decisions WHERE decision_id = ?", [decision_id]
                 ).fetchone()
                 if known is None:
-                    raise KeyError(decision_id)
+                    raise UnknownDecision(decision_id)
                 seq, prev_hash = _chain_head(conn, "feedback")
                 row = _chain_row(
                     {
                         "seq": seq + 1,
                         "decision_id": decision_id,
-                        "outcome": outcome,
-                        "override_reason_json": _json_or_none(
-                            _feedback_field(feedback, "overrideReason", "override_reason")
-                        ),
-                        "accepted_suggestions_json": _json_or_none(
-                            _feedback_field(feedback, "acceptedSuggestions", "accepted_suggestions")
-                        ),
-                        "outcome_timestamp": _feedback_field(
-                            feedback, "outcomeTimestamp", "outcome_timestamp"
-                        ),
-                        "received_at": utc_timestamp(),
+                        "outcome": feedback.outcome,
+                        "override_reason_json": _json_or_none(feedback.override_reason),
+                        "accepted_suggestions_json": _json_or_none(feedback.accepted_suggestions),
+                        "outcome_timestamp": feedback.outcome_timestamp,
+                        "received_at": utc_timestamp(self.clock()),
                         "client": client,
                         "prev_hash": prev_hash,
                     }
@@ -480,7 +385,7 @@ class SQLiteDecisionLog:
                     "INSERT INTO feedback_latest (decision_seq, created_at, outcome) "
                     "VALUES (?, ?, ?) ON CONFLICT (decision_seq) DO UPDATE SET outcome = "
                     "excluded.outcome",
-                    [known[0], known[1], outcome],
+                    [known[0], known[1], feedback.outcome],
                 )
         except sqlite3.Error as exc:
             raise self._unavailable(exc, "the feedback could not be recorded") from exc
@@ -488,7 +393,7 @@ class SQLiteDecisionLog:
 
     # -- access log, JWT replay, readiness ----------------------------------------------
 
-    def record_access(self, actor: str, action: str, target: dict) -> None:
+    def record_access(self, actor: str, action: str, target: Mapping[str, Any]) -> None:
         """Append who read what (``target``: ids or the query) to the access-log chain."""
         try:
             db = self.db()
@@ -498,10 +403,10 @@ class SQLiteDecisionLog:
                 row = _chain_row(
                     {
                         "seq": seq + 1,
-                        "at": utc_timestamp(),
+                        "at": utc_timestamp(self.clock()),
                         "actor": actor,
                         "action": action,
-                        "target_json": canonical_json(target).decode("utf-8"),
+                        "target_json": canonical_json(dict(target)).decode("utf-8"),
                         "prev_hash": prev_hash,
                     }
                 )
@@ -516,22 +421,12 @@ class SQLiteDecisionLog:
             rows = _dicts(
                 conn.execute(
                     "SELECT * FROM access_log WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-                    [before_seq if before_seq is not None else 2**63 - 1, limit],
+                    [before_seq if before_seq is not None else queries.MAX_SEQ, limit],
                 )
             )
-            return [
-                {
-                    "seq": r["seq"],
-                    "at": r["at"],
-                    "actor": r["actor"],
-                    "action": r["action"],
-                    "target": json.loads(r["target_json"]),
-                    "chain": {"seq": r["seq"], "prev_hash": r["prev_hash"], "hash": r["hash"]},
-                }
-                for r in rows
-            ]
+            return [access_entry(r) for r in rows]
 
-        return self._read("the access log cannot be read", read)
+        return self._audit(read)
 
     def seen_jti(self, iss: str, jti: str, exp: int) -> bool:
         """Record a JWT ``jti``; True when it was already recorded (a replay).
@@ -544,7 +439,8 @@ class SQLiteDecisionLog:
             conn = db.conn
             with write_transaction(db):
                 conn.execute(
-                    "DELETE FROM jwt_seen WHERE exp < ?", [int(time.time()) - JTI_RETENTION_SECONDS]
+                    "DELETE FROM jwt_seen WHERE exp < ?",
+                    [int(self.clock().timestamp()) - JTI_RETENTION_SECONDS],
                 )
                 cursor = conn.execute(
                     "INSERT OR IGNORE INTO jwt_seen (iss, jti, exp) VALUES (?, ?, ?)",
@@ -580,59 +476,48 @@ class SQLiteDecisionLog:
         except sqlite3.Error as exc:
             raise self._unavailable(exc, "the database is not writable") from exc
 
-    # -- audit reads (see referral_api/store/sqlite/queries.py for filters) ------------
+    def health(self) -> StoreHealth:
+        """``database``: writable | unavailable (:meth:`ping`); ``disk``: ok | full |
+        unavailable (free space next to the file, at least ``READY_MIN_FREE_BYTES``)."""
+        checks: dict[str, str] = {}
+        try:
+            self.ping()
+            checks["database"] = "writable"
+        except LogUnavailable:
+            checks["database"] = "unavailable"
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+            checks["disk"] = "ok" if free >= READY_MIN_FREE_BYTES else "full"
+        except OSError:
+            checks["disk"] = "unavailable"
+        ready = checks["database"] == "writable" and checks["disk"] == "ok"
+        return StoreHealth(ready=ready, checks=checks)
+
+    # -- audit reads (see referral_api/store/sqlite/queries.py) ----------------------------
 
     def query(
-        self, filters: dict | None, limit: int = 50, cursor: str | None = None
+        self, filters: Mapping[str, Any] | None, limit: int = 50, cursor: str | None = None
     ) -> tuple[list[dict], str | None]:
         """A page of records, newest first, and the next cursor (None on the last page).
 
-        ValueError for invalid filters, limit or cursor; LogUnavailable on SQLite errors.
+        ValueError for invalid filters, limit or cursor; LogUnavailable on SQLite errors,
+        QueryTimeout past the time limit.
         """
-        from referral_api.store.sqlite import queries as audit_query
+        return self._audit(queries.query, filters, limit, cursor)
 
-        return self._read(
-            "the decision log cannot be read", audit_query.query, filters, limit, cursor
-        )
-
-    def iter_records(self, filters: dict | None) -> Iterator[dict]:
-        """Every matching record, oldest first; constant memory, short read per chunk.
+    def iter_records(self, filters: Mapping[str, Any] | None) -> Iterator[dict]:
+        """Every matching record, oldest first; constant memory, one short read per chunk
+        (each under the time limit).
 
         Filters are validated before the first record (ValueError).
         """
-        from referral_api.store.sqlite import queries as audit_query
+        # Validate filters now rather than at the first next() of a streamed response.
+        normalize_filters(filters)
+        return queries.iter_records(lambda chunk: self._audit(chunk), filters)
 
-        records = audit_query.iter_records(lambda: self.db().conn, filters)
-        try:
-            # Validate filters now rather than at the first next() of a streamed response.
-            audit_query.normalize_filters(filters)
-        except ValueError:
-            records.close()
-            raise
-        return self._guarded(records)
-
-    def _guarded(self, records: Iterator[dict]) -> Iterator[dict]:
-        try:
-            yield from records
-        except sqlite3.Error as exc:
-            raise self._unavailable(exc, "the decision log cannot be read") from exc
-
-    def stats(self, filters: dict | None, group_by: Sequence[str]) -> dict:
-        """Counts and override rates grouped by ``group_by`` (see ``audit_query.stats``)."""
-        from referral_api.store.sqlite import queries as audit_query
-
-        return self._read("the decision log cannot be read", audit_query.stats, filters, group_by)
-
-    def chain_heads(self) -> dict[str, int]:
-        """The seq of the last record of each chain (0 when empty): one short read each.
-
-        Raises :class:`LogUnavailable`.
-        """
-        try:
-            conn = self.db().conn
-            return {table: _chain_head(conn, table)[0] for table in _CHAINS}
-        except sqlite3.Error as exc:
-            raise self._unavailable(exc, "the decision log cannot be read") from exc
+    def stats(self, filters: Mapping[str, Any] | None, group_by: Sequence[str]) -> dict:
+        """Counts and override rates grouped by ``group_by`` (see ``queries.stats``)."""
+        return self._audit(queries.stats, filters, group_by)
 
     # -- verification ---------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from referral_api.secret_key import Keyring
-from referral_api.store.sqlite.db import LazyDatabase, utc_timestamp, write_transaction
+from referral_api.store.sqlite.db import LazyDatabase, write_transaction
+from referral_api.store.timestamps import utc_timestamp
 
 __all__ = ["KeyRecord", "SecretKeyRegistry"]
 

@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import types
-from collections.abc import Callable
 
 import pytest
 
-from referral_api.store.sqlite import log as decision_log_module
+from referral_api.store.interface import NewFeedback
 from referral_api.store.sqlite import queries as audit_query
 from referral_api.store.sqlite.log import SQLiteDecisionLog
-from tests.storage.conftest import make_new, sample_output
+from tests.factories import make_new, sample_output
 
 DAY1 = dt.datetime(2026, 10, 31, 23, 59, 0, tzinfo=dt.UTC)
 DAY2 = dt.datetime(2026, 11, 1, 8, 0, 0, tzinfo=dt.UTC)
 DAY3 = dt.datetime(2026, 11, 2, 8, 0, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[dt.datetime], None]:
-    """Set the time the decision log stamps on new records."""
-    now = [DAY1]
-
-    class FakeDateTime(dt.datetime):
-        @classmethod
-        def now(cls, tz=None):  # type: ignore[override]
-            return now[0]
-
-    fake = types.SimpleNamespace(datetime=FakeDateTime, UTC=dt.UTC, timedelta=dt.timedelta)
-    monkeypatch.setattr(decision_log_module, "dt", fake)
-
-    def set_time(moment: dt.datetime) -> None:
-        now[0] = moment
-
-    return set_time
 
 
 @pytest.fixture
@@ -61,12 +40,12 @@ def corpus(log: SQLiteDecisionLog, clock) -> dict[str, dict]:
         ("g", DAY3, {"output": cervical}),
     ]
     for name, moment, overrides in plan:
-        clock(moment)
+        clock.now = moment
         made[name] = log.append(make_new(**overrides))[0]
-    log.append_feedback(made["b"]["decision_id"], {"outcome": "overridden"}, "ehr")
-    log.append_feedback(made["d"]["decision_id"], {"outcome": "overridden"}, "ehr")
-    log.append_feedback(made["d"]["decision_id"], {"outcome": "accepted"}, "ehr")  # latest
-    log.append_feedback(made["f"]["decision_id"], {"outcome": "overridden"}, "ehr")
+    log.append_feedback(made["b"]["decision_id"], NewFeedback("overridden"), "ehr")
+    log.append_feedback(made["d"]["decision_id"], NewFeedback("overridden"), "ehr")
+    log.append_feedback(made["d"]["decision_id"], NewFeedback("accepted"), "ehr")  # latest
+    log.append_feedback(made["f"]["decision_id"], NewFeedback("overridden"), "ehr")
     return made
 
 
@@ -165,7 +144,7 @@ def test_iter_records_streams_oldest_first_in_short_reads(log: SQLiteDecisionLog
     assert names(list(log.iter_records({})), corpus) == list("abcdefg")
     assert names(list(log.iter_records({"region": "lumbar"})), corpus) == list("abdef")
     conn = log.db().conn
-    stream = audit_query.iter_records(lambda: conn, {"region": "lumbar"}, chunk=2)
+    stream = audit_query.iter_records(lambda read: read(conn), {"region": "lumbar"}, chunk=2)
     got = []
     for record in stream:
         assert not conn.in_transaction  # no read transaction held while the consumer works
