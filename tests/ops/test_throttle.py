@@ -134,3 +134,12 @@ def test_the_throttle_fails_open_when_its_counter_is_down(app, client, caplog) -
     caplog.set_level(logging.ERROR, logger="referral_api")
     assert set(statuses(client, bearer(BAD_KEY), 25)) == {401}
     assert any("counter unavailable" in r.getMessage() for r in caplog.records)
+
+
+def test_the_limiter_belongs_to_the_app_not_the_process(make_app) -> None:
+    """No process-wide state: an app on another database starts with no failures counted."""
+    first, second = make_app(), make_app()
+    assert first.extensions["referral_api"].limiter is not second.extensions[
+        "referral_api"].limiter
+    assert statuses(first.test_client(), bearer(BAD_KEY), 21)[-1] == 429
+    assert statuses(second.test_client(), bearer(BAD_KEY), 1) == [401]
