@@ -20,12 +20,12 @@ from flask import g, request
 from referral_api.store.interface import key_id_of
 
 from .context import services
+from .enums import ADMIN
 from .logs import security_event
 from .problem import ProblemError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-ADMIN = "admin"
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,15 @@ def refuse(reason: str, credential: str, message: str = "A valid credential is r
     return unauthorized(message) if wait is None else too_many_failures(wait)
 
 
+def bearer_token() -> str | None:
+    """The token of the request's ``Authorization: Bearer <token>`` header, if any."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
 def presented_api_key() -> str | None:
-    """The API key in the request headers, if any."""
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip() or None
-    return request.headers.get("X-API-Key") or None
+    """The API key in the request headers (``Authorization: Bearer`` or ``X-API-Key``)."""
+    return bearer_token() or request.headers.get("X-API-Key") or None
 
 
 def authenticate_api_key() -> Principal:

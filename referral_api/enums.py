@@ -8,6 +8,13 @@ the pure engine included, may use it.
 REGIONS = ("cervical", "thoracic", "lumbar")
 SEXES = ("female", "male", "other", "unknown")
 RATINGS = ("usually_appropriate", "may_be_appropriate", "usually_not_appropriate", "not_covered")
+#: Each rating in words, as reasons, cards and pages say it (lower case, mid-sentence).
+RATING_WORDS = {
+    "usually_appropriate": "usually appropriate",
+    "may_be_appropriate": "may be appropriate",
+    "usually_not_appropriate": "usually not appropriate",
+    "not_covered": "not covered",
+}
 URGENCIES = ("emergent", "urgent", "routine", "none")
 SAFETY_STATUSES = ("clear", "caution", "contraindicated")
 CHANNELS = ("api", "cds-hooks", "form")

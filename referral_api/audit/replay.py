@@ -16,6 +16,7 @@ from typing import Any
 from referral_api.clinical import engine
 from referral_api.clinical.versions import RuleSet
 from referral_api.clinical.vocabulary import Vocabulary
+from referral_api.store.records import scenario_id
 
 #: Compared fields, in the order differences are listed; each projects a record onto what a
 #: reviewer compares (ids and codes, not prose, except for the reasons themselves).
@@ -31,8 +32,7 @@ class ReplayError(ValueError):
 
 def _project(record: Mapping[str, Any], name: str) -> Any:
     if name == "scenario":
-        scenario = record.get("scenario")
-        return scenario.get("id") if isinstance(scenario, Mapping) else scenario
+        return scenario_id(record)
     if name == "requested_procedure":
         proc = record.get("requested_procedure") or {}
         return {"code": proc.get("code"), "rating": proc.get("rating")}

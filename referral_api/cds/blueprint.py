@@ -19,12 +19,14 @@ from flask import Blueprint, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from marshmallow import ValidationError
 
+from referral_api.enums import EVALUATOR
 from referral_api.store.interface import NewFeedback
 
 from ..auth import (
     Principal,
     authenticate_api_key,
     authorize,
+    bearer_token,
     refuse,
 )
 from ..context import services
@@ -39,7 +41,7 @@ bp = Blueprint("cds", __name__)
 
 EXTENSION = "referral_api.cds"
 CHANNEL = "cds-hooks"
-ROLE = "evaluator"
+ROLE = EVALUATOR  # CDS Hooks clients act as evaluators
 
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
@@ -174,8 +176,7 @@ def authenticate() -> Principal:
 
     Only a refused credential is counted towards the throttle (429), never a valid one.
     """
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    token = bearer_token() or ""
     if token and looks_like_jwt(token):
         clients = _state().clients
         if clients is None:

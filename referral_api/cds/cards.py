@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from referral_api.clinical.vocabulary import Vocabulary
+from referral_api.enums import RATING_WORDS
 
 from .fhir import CPT_SYSTEM, LOINC_SYSTEM
 
@@ -43,12 +44,7 @@ _PAMA_RATING = {
     "usually_not_appropriate": "not-appropriate",
     "not_covered": "no-criteria-apply",
 }
-_VERDICT = {
-    "usually_appropriate": "usually appropriate",
-    "may_be_appropriate": "may be appropriate",
-    "usually_not_appropriate": "usually not appropriate",
-    "not_covered": "not covered by these adult criteria",
-}
+_VERDICT = {**RATING_WORDS, "not_covered": "not covered by these adult criteria"}
 _URGENCY = {
     "emergent": "emergent: image today",
     "urgent": "urgent: image within 7 days",

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from referral_api.clinical.vocabulary import Procedure, Vocabulary
+from referral_api.enums import SEXES
 
 ICD10_SYSTEMS = frozenset({"http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10"})
 SNOMED_SYSTEM = "http://snomed.info/sct"
@@ -36,11 +37,6 @@ EXCLUDED_OBSERVATION_STATUS = frozenset({"entered-in-error", "cancelled"})
 #: Values used when a fact cannot be derived (the contract: "adult under 50", "under 4 weeks").
 ASSUMED_AGE = 40
 ASSUMED_DURATION_WEEKS = 2
-IMPLANT_CONTRAINDICATIONS = (
-    "mr_unsafe_implant", "non_conditional_cardiac_device", "mr_conditional_implant",
-    "orbital_metal_foreign_body",
-)
-_GENDERS = {"female": "female", "male": "male", "other": "other", "unknown": "unknown"}
 
 OrderKind = Literal["spine", "imaging", "other"]
 PrefetchState = Literal["present", "missing", "null", "empty", "operation-outcome", "invalid"]
@@ -434,8 +430,8 @@ def derive_request(
             "patient.age", ASSUMED_AGE,
             f"Age not derivable ({why}); assumed an adult under 50 ({ASSUMED_AGE} years)."))
     gender = patient_resource.get("gender") if patient_resource else None
-    if isinstance(gender, str) and gender in _GENDERS:
-        patient["sex"] = _GENDERS[gender]
+    if isinstance(gender, str) and gender in SEXES:  # FHIR's genders are the contract's sexes
+        patient["sex"] = gender
         derived.add("patient.sex")
     if patient_reference:
         patient["reference"] = patient_reference

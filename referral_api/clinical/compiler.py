@@ -22,9 +22,9 @@ from referral_api.clinical.conditions import (
 )
 from referral_api.clinical.lock import compute_sha256, file_hashes, version_dir, version_files
 from referral_api.clinical.model import (
+    RULE_SAFETY_STATUSES,
     RULESET_FILE,
     SAFETY_EFFECTS,
-    SAFETY_STATUSES,
     STATUSES,
     VERSION_RE,
     VOCABULARY_FILE,
@@ -223,8 +223,9 @@ def _compile_safety(
                 check.problem(line_of(trigger, "egfr_below"), "'egfr_below' must be a number")
                 egfr_below = None
         status = row.get("status")
-        if status not in SAFETY_STATUSES:
-            check.problem(line_of(row, "status", line), f"status must be one of {SAFETY_STATUSES}")
+        if status not in RULE_SAFETY_STATUSES:
+            check.problem(line_of(row, "status", line),
+                          f"status must be one of {RULE_SAFETY_STATUSES}")
         effect = row.get("effect")
         if effect not in SAFETY_EFFECTS:
             check.problem(line_of(row, "effect", line), f"effect must be one of {SAFETY_EFFECTS}")

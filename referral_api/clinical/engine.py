@@ -20,6 +20,7 @@ from typing import Any
 from referral_api.clinical import safety
 from referral_api.clinical.model import URGENCY_RANK, RegionRules, RuleSet
 from referral_api.clinical.vocabulary import Vocabulary
+from referral_api.enums import RATING_WORDS
 
 ENGINE_VERSION = "1.0.0"
 
@@ -29,11 +30,6 @@ UNA = "usually_not_appropriate"
 NOT_COVERED = "not_covered"
 ADULT_AGE = 18
 
-_RATING_WORDS = {
-    UA: "usually appropriate",
-    MBA: "may be appropriate",
-    UNA: "usually not appropriate",
-}
 
 
 def _match(rules: RegionRules, mask: int) -> tuple[int, list[int]]:
@@ -207,7 +203,7 @@ def evaluate(
     reasons.extend(_finding_reasons(ruleset, rules, mask, present, scenario.facts, vocabulary))
     if adult:
         reasons.append(
-            f"The requested study, {proc.label}, is {_RATING_WORDS[rating]} in this scenario."
+            f"The requested study, {proc.label}, is {RATING_WORDS[rating]} in this scenario."
         )
         appropriateness = rating
     else:

@@ -26,11 +26,12 @@ RULESET_FILE = "ruleset.yaml"
 STATUSES = ("draft", "active", "retired")
 URGENCY_RANK = {"none": 0, "routine": 1, "urgent": 2, "emergent": 3}
 SAFETY_EFFECTS = ("non_mri_first", "prefer_mri_without_contrast", "none")
-SAFETY_STATUSES = ("contraindicated", "caution")
+#: The statuses a safety rule may set (the response's ``safety.status`` adds ``clear``:
+#: ``referral_api.enums.SAFETY_STATUSES``).
+RULE_SAFETY_STATUSES = ("contraindicated", "caution")
 # libyaml's safe loader when available: hashing parses every file.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
-_ID_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
 class RuleError(Exception):

@@ -24,6 +24,7 @@ from flask import (
 from markupsafe import Markup
 
 from referral_api.audit.export import CSV_COLUMNS, MEDIA_TYPES, iter_export
+from referral_api.enums import RATINGS
 from referral_api.store.interface import LogUnavailable, QueryTimeout
 from referral_api.store.records import scenario_id as stored_scenario_id
 from referral_api.web.filter_form import CHOICES, AuditFilters, parse_filters
@@ -32,17 +33,18 @@ from ..context import services
 from . import bp, charts
 from .pages import error_page
 from .session_auth import AUDITOR, signed_in
+from .wording import APPROPRIATENESS_WORDS
 
 PAGE_SIZE = 50
 MAX_WEEKS = 104  # two years of weekly bars; older weeks are summarised in the text only
 CURSOR_MAX = 512
 
-APPROPRIATENESS_SERIES = (
-    charts.Series("usually_appropriate", "Usually appropriate", "#1a7f37"),
-    charts.Series("may_be_appropriate", "May be appropriate", "#bf8700"),
-    charts.Series("usually_not_appropriate", "Usually not appropriate", "#b42318"),
-    charts.Series("not_covered", "Not covered", "#6e7781"),
+#: One stacked series per rating, in the contract's order, with its colour.
+APPROPRIATENESS_SERIES = tuple(
+    charts.Series(rating, APPROPRIATENESS_WORDS[rating], colour)
+    for rating, colour in zip(RATINGS, ("#1a7f37", "#bf8700", "#b42318", "#6e7781"), strict=True)
 )
+
 
 def _require_auditor() -> Any:
     """The signed-in auditor (or admin); otherwise sign-in page redirect or 403 page."""
@@ -174,14 +176,16 @@ def audit_index() -> Any:
     log = services().log
     if parsed.valid:
         try:
-            items, next_cursor = log.query(dict(parsed.filters), limit=PAGE_SIZE, cursor=cursor)
+            try:
+                items, next_cursor = log.query(dict(parsed.filters), limit=PAGE_SIZE,
+                                               cursor=cursor)
+            except ValueError:
+                # An unreadable cursor (edited or from another filter): back to page one.
+                parsed.errors["cursor"] = ("That page link is no longer valid; showing the "
+                                           "first page.")
+                cursor = None
+                items, next_cursor = log.query(dict(parsed.filters), limit=PAGE_SIZE)
             chart_data = _charts(parsed.filters)
-        except ValueError:
-            # An unreadable cursor (edited or from another filter): start again at page one.
-            parsed.errors["cursor"] = "That page link is no longer valid; showing the first page."
-            items, next_cursor = log.query(dict(parsed.filters), limit=PAGE_SIZE, cursor=None)
-            chart_data = _charts(parsed.filters)
-            cursor = None
         except QueryTimeout as exc:
             return error_page(503, f"The search ran longer than {exc.timeout_ms} ms and was "
                                    "stopped so that it cannot slow down decisions. Narrow it: "

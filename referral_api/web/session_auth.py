@@ -13,15 +13,14 @@ from urllib.parse import urlsplit
 
 from flask import g, session
 
-from ..auth import ADMIN, Principal, role_refused
+from ..auth import Principal, role_refused
 from ..context import services
+from ..enums import ADMIN, AUDITOR, CLINICIAN
 from .csrf import rotate_csrf_token
 
 SESSION_FIELD = "who"
 MAX_AGE_S = 8 * 3600  # one clinical shift
 
-CLINICIAN = "clinician"
-AUDITOR = "auditor"
 WEB_ROLES = (CLINICIAN, AUDITOR)
 
 

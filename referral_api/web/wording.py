@@ -6,12 +6,10 @@ words plus a CSS class that gives it a colour (colour is never the only signal).
 
 from __future__ import annotations
 
+from referral_api.enums import RATING_WORDS
+
 APPROPRIATENESS_WORDS: dict[str, str] = {
-    "usually_appropriate": "Usually appropriate",
-    "may_be_appropriate": "May be appropriate",
-    "usually_not_appropriate": "Usually not appropriate",
-    "not_covered": "Not covered",
-}
+    rating: words.capitalize() for rating, words in RATING_WORDS.items()}
 
 URGENCY_WORDS: dict[str, str] = {
     "emergent": "Emergent",

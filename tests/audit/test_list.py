@@ -164,6 +164,7 @@ def test_cursor_is_bound_to_its_filters(client, auditor_headers, varied) -> None
     assert "cursor" in response.get_json()["errors"]
 
 
+@pytest.mark.slow
 def test_pagination_under_concurrent_inserts(
     app, client, svc, auditor_headers, bulk_append,
 ) -> None:
