@@ -27,7 +27,6 @@ SECURITY_LOGGER = "referral_api.security"
 #: LogRecord attributes that are not fields of the line (everything else given in ``extra`` is).
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message", "asctime", "taskName"}
-_CONTEXT = ("request_id", "route", "key_id")
 
 
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
@@ -90,7 +89,7 @@ class TextLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """One line, then the traceback (if any) on the following lines."""
         extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items()
-                          if k not in _STANDARD and k not in _CONTEXT and v is not None)
+                          if k not in _STANDARD and k != "request_id" and v is not None)
         rid = getattr(record, "request_id", None)
         line = (f"{utc_time(record.created)} {record.levelname.lower():<7} {record.name}"
                 f"{f' [{rid}]' if rid else ''} {record.getMessage()}"
