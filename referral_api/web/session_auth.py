@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from flask import g, session
+from flask import g, request, session
 
 from ..auth import Principal, role_refused
 from ..context import services
 from ..enums import ADMIN, AUDITOR, CLINICIAN
+from ..logs import security_event
 from .csrf import rotate_csrf_token
 
 SESSION_FIELD = "who"
@@ -84,9 +85,13 @@ def signed_in() -> Principal | None:
         session.pop(SESSION_FIELD, None)
         return None
     # A session lives no longer than its key: revoking the key signs the browser out.
-    key = services().keys.active(str(who.get("key_id", "")))
+    key_id = str(who.get("key_id", ""))
+    key = services().keys.active(key_id)
     if key is None:
         session.pop(SESSION_FIELD, None)
+        security_event("revoked_key_used", "a browser session of a revoked key was ended",
+                       credential="session", presented_key_id=key_id,
+                       client=request.remote_addr)
         return None
     principal = Principal(kind="session", label=key.label, roles=frozenset(key.roles),
                           key_id=key.key_id)

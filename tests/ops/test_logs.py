@@ -144,3 +144,17 @@ def test_the_access_line_holds_only_what_it_should(monkeypatch, capsys) -> None:
     text = _access_line("text", monkeypatch, capsys)
     assert '203.0.113.5 "POST /v1/decisions" 201 2012 3.456ms rid=r-1 key=0123456789ab' in text
     assert PATIENT not in text
+
+
+def test_a_session_of_a_revoked_key_ends_with_an_event(app, client, keys, capsys) -> None:
+    page = client.get("/sign-in").get_data(as_text=True)
+    client.post("/sign-in", data={"key": keys["clinician"],
+                                  "csrf_token": CSRF_RE.search(page)[1]})
+    key_id = keys["clinician"].split("_")[1]
+    store = app.extensions["referral_api"].keys
+    store.revoke(key_id)
+    capsys.readouterr()
+    page = client.get("/").get_data(as_text=True)
+    assert 'name="key"' in page  # signed out: the sign-in page
+    (event,) = events(json_lines(capsys.readouterr().err), "revoked_key_used")
+    assert event["credential"] == "session" and event["presented_key_id"] == key_id
