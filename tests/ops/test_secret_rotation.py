@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from pathlib import Path
@@ -79,6 +80,12 @@ def test_patient_search_finds_records_made_under_every_key(env: Path, run) -> No
                                                      "cursor": page["next_cursor"]},
                       headers=headers).get_json()
     assert [r["decision_id"] for r in page["items"] + rest["items"]] == ids
+    export = client.get("/v1/decisions/export", query_string={"patient": PATIENT,
+                                                              "format": "ndjson"},
+                        headers=headers)
+    assert export.status_code == 200
+    exported = [json.loads(line) for line in export.get_data(as_text=True).splitlines()]
+    assert sorted(r["decision_id"] for r in exported) == sorted(ids)
 
     code, listing = run("secret", "list")
     assert code == 0
