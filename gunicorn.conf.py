@@ -10,9 +10,12 @@ from pathlib import Path
 # imports prometheus_client (the workers inherit it). An operator may choose the directory;
 # otherwise a private one is made for this server and removed when it stops.
 _METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
-_OWN_METRICS_DIR = not os.environ.get(_METRICS_DIR_ENV)
-if _OWN_METRICS_DIR:
+# A marker file says the directory was made here (this file is read again on a HUP reload,
+# when the variable is already set, so a module-level flag would forget).
+_OWNED_MARKER = ".made-by-gunicorn-conf"
+if not os.environ.get(_METRICS_DIR_ENV):
     os.environ[_METRICS_DIR_ENV] = tempfile.mkdtemp(prefix="referral-api-metrics-")
+    (Path(os.environ[_METRICS_DIR_ENV]) / _OWNED_MARKER).touch()
 
 bind = os.environ.get("REFERRAL_API_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("REFERRAL_API_WORKERS", "2"))
@@ -76,6 +79,7 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    """Remove the metrics directory this configuration made."""
-    if _OWN_METRICS_DIR:
-        shutil.rmtree(os.environ[_METRICS_DIR_ENV], ignore_errors=True)
+    """Remove the metrics directory this configuration made (never one an operator chose)."""
+    directory = Path(os.environ[_METRICS_DIR_ENV])
+    if (directory / _OWNED_MARKER).exists():
+        shutil.rmtree(directory, ignore_errors=True)
