@@ -1,7 +1,7 @@
 """Credentials and roles: who may call what (``shared/spec/api-v1.md``, Credentials).
 
 API keys arrive as ``Authorization: Bearer <key>`` or ``X-API-Key``; only their hashes are
-stored (:mod:`referral_api.store.sqlite.keys`). Missing or bad credential: 401; valid without
+stored (the store's ``KeyStore``). Missing or bad credential: 401; valid without
 the role: 403. Failed authentications are counted per client (:mod:`referral_api.throttle`)
 and answered 429 once a client is over the limit, never before 20 in a minute; a valid
 credential is never throttled. Each refusal is a security event in the log (reason, client
@@ -25,7 +25,6 @@ from .logs import security_event
 from .problem import ProblemError
 
 F = TypeVar("F", bound=Callable[..., Any])
-
 
 
 @dataclass(frozen=True)
