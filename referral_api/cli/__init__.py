@@ -21,7 +21,21 @@ def _settings() -> Settings:
     return load_settings()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The command group; an unusable setting or secret is one line, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; a settings or secret-key error becomes a click error (exit 1)."""
+        from referral_api.config import SettingsError
+        from referral_api.secret_key import SecretKeyError
+
+        try:
+            return super().invoke(ctx)
+        except (SettingsError, SecretKeyError) as exc:  # their messages never hold a secret
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="referral-api")
 def main() -> None:
     """Spine-MRI referral decision support: set-up, keys, rules, decision log, server."""

@@ -44,3 +44,12 @@ def test_init_db_tightens_an_existing_database(env: Path, run) -> None:
     code, out = run("init-db", "--no-admin-key")
     assert code == 0 and "owner only (0600)" in out
     assert mode(env) == 0o600
+
+
+def test_an_unusable_setting_is_one_line_in_any_command(env: Path, run, monkeypatch) -> None:
+    monkeypatch.setenv("REFERRAL_API_LOG_FORMAT", "xml")
+    for command in (["init-db"], ["keys", "list"], ["backup", str(env.parent / "b.sqlite")]):
+        code, out = run(*command)
+        assert code == 1, command
+        assert out.strip().splitlines() == [
+            "Error: REFERRAL_API_LOG_FORMAT must be one of json, text (got 'xml')"], command
