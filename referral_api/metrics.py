@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import (
@@ -144,7 +143,7 @@ class ServiceState(Collector):
     before a new rule set came into force cannot report a stale version.
     """
 
-    def __init__(self, in_force: Callable[[datetime], Any],
+    def __init__(self, in_force: Callable[[], Any],
                  head: Callable[[], dict[str, Any]]) -> None:
         self._in_force = in_force
         self._head = head
@@ -153,7 +152,7 @@ class ServiceState(Collector):
         """Yield the rule set info and the chain head gauges (the latter 0-up when unreadable)."""
         info = InfoMetricFamily(f"{PREFIX}_ruleset", "The rule set version in force now.")
         try:
-            ruleset = self._in_force(datetime.now(UTC))
+            ruleset = self._in_force()
         except LookupError:
             ruleset = None
         if ruleset is not None:

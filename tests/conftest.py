@@ -67,6 +67,12 @@ def vocabulary(registry: RuleRegistry) -> Vocabulary:
     return registry.vocabulary
 
 
+#: A time when rule set 2026.1.0 is in force (2026.2.0 takes effect on 2026-12-01). Tests of
+#: 2026.1.0 behaviour pin the decision clock to it: ``make_app(EVALUATION_TIME=
+#: BEFORE_2026_2_0)`` (the fixture) or the ``app_2026_1_0`` fixture.
+BEFORE_2026_2_0 = "2026-11-30T12:00:00Z"
+
+
 @pytest.fixture
 def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     """``make_app(**overrides)``: a new app on its own fresh database under ``tmp_path``.
@@ -92,6 +98,12 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
 def app(make_app: Callable[..., Flask]) -> Flask:
     """The service on a temporary database with the real rules."""
     return make_app()
+
+
+@pytest.fixture
+def app_2026_1_0(make_app: Callable[..., Flask]) -> Flask:
+    """The service with its decision clock pinned before 2026-12-01: 2026.1.0 is in force."""
+    return make_app(EVALUATION_TIME=BEFORE_2026_2_0)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ def build_app(directory: Path, **overrides: Any) -> Flask:
     Prefer the ``make_app`` fixture (it closes the app's connections); this is for fixtures of
     a wider scope.
     """
+    directory.mkdir(parents=True, exist_ok=True)
     database = directory / "decisions.sqlite"
     db = connect(database)
     migrate(db)

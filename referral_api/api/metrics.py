@@ -21,6 +21,7 @@ def metrics() -> Response:
     svc = services()
     if not svc.settings.metrics_public:
         authorize(authenticate_api_key(), (ADMIN,))
-    state = ServiceState(svc.registry.in_force, svc.log.head)
+    # The rule set in force at the decision clock (the real time, unless a test pins it).
+    state = ServiceState(lambda: svc.registry.in_force(svc.settings.clock()), svc.log.head)
     return Response(svc.metrics.exposition(state), content_type=CONTENT_TYPE_LATEST,
                     headers={"Cache-Control": "no-store"})

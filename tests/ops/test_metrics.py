@@ -69,7 +69,9 @@ def test_every_family_moves_after_a_few_requests(app, client, keys, monkeypatch)
     assert total(found, "referral_decision_log_unavailable_total") == 1
     assert total(found, "referral_auth_failures_total", reason="unknown_key") == 2
     assert total(found, "referral_auth_throttled_total", reason="unknown_key") == 1
-    assert total(found, "referral_ruleset_info", version="2026.1.0") == 1
+    in_force = svc.registry.in_force(svc.settings.clock())
+    assert total(found, "referral_ruleset_info", version=in_force.version,
+                 sha256=in_force.sha256) == 1
     assert total(found, "referral_chain_head_seq", chain="decisions") == 1
     assert total(found, "referral_decision_log_up") == 1
     # No patient data, record id or credential in any label value.
