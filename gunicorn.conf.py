@@ -67,8 +67,10 @@ def on_starting(server):
     """Start from empty metric files: counters of an earlier run are not this run's."""
     directory = Path(os.environ[_METRICS_DIR_ENV])
     directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.db"):
-        stale.unlink()
+    # Only prometheus-client's own file names: never any other *.db that may share the folder.
+    for kind in ("counter", "gauge_*", "histogram", "summary"):
+        for stale in directory.glob(f"{kind}_*.db"):
+            stale.unlink()
 
 
 def child_exit(server, worker):
