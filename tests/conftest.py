@@ -22,7 +22,7 @@ from referral_api.store.interface import KeyStore
 from referral_api.store.sqlite.db import connect
 from referral_api.store.sqlite.log import SQLiteDecisionLog
 from referral_api.store.sqlite.migrations import migrate
-from tests.factories import FakeClock, auth, build_app
+from tests.factories import BEFORE_2026_2_0, FakeClock, auth, build_app
 
 SHARED = PROJECT_ROOT.parent / "shared"
 
@@ -65,12 +65,6 @@ def _published_rules_loaded_once() -> Iterator[None]:
 def vocabulary(registry: RuleRegistry) -> Vocabulary:
     """The project's real vocabulary (the one every rule set shares)."""
     return registry.vocabulary
-
-
-#: A time when rule set 2026.1.0 is in force (2026.2.0 takes effect on 2026-12-01). Tests of
-#: 2026.1.0 behaviour pin the decision clock to it: ``make_app(EVALUATION_TIME=
-#: BEFORE_2026_2_0)`` (the fixture) or the ``app_2026_1_0`` fixture.
-BEFORE_2026_2_0 = "2026-11-30T12:00:00Z"
 
 
 @pytest.fixture

@@ -169,7 +169,7 @@ class ImpactReport:
         self.urgency[(before_u, after_u)] += 1
         a_changed, u_changed = before_a != after_a, before_u != after_u
         f_changed = before_f != after_f
-        up = URGENCY_ORDER.get(after_u, 0) > URGENCY_ORDER.get(before_u, 0)
+        up = URGENCY_ORDER.get(str(after_u), 0) > URGENCY_ORDER.get(str(before_u), 0)
         self.changed_appropriateness += a_changed
         self.changed_urgency += u_changed
         self.changed_scenario += before_s != after_s

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from referral_api.clinical import compiler_v2
 from referral_api.clinical.conditions import (
     AtomTable,
     Compiled,
@@ -693,8 +694,6 @@ def _load_language_two(
     status: str, effective: date, title: str, citation: str, url: str,
 ) -> tuple[RuleSet | None, list[RuleProblem]]:
     """The rest of :func:`load_version` for a language-2 version (see compiler_v2)."""
-    from referral_api.clinical import compiler_v2
-
     problems = check.problems
     vdir = version_dir(rules_dir, ruleset_id, version)
     prefix = f"{ruleset_id}/{version}/"

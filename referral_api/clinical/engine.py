@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from referral_api.clinical import safety
+from referral_api.clinical import combine, safety
 from referral_api.clinical.model import URGENCY_RANK, RegionRules, RuleSet
 from referral_api.clinical.vocabulary import Vocabulary
 from referral_api.enums import RATING_WORDS
@@ -177,8 +177,6 @@ def evaluate(
     if vocabulary is None:
         raise ValueError(f"rule set {ruleset.version} has no vocabulary")
     if ruleset.language >= 2:
-        from referral_api.clinical import combine  # deferred: combine imports this module
-
         return combine.evaluate(request, ruleset, vocabulary, counterfactuals=counterfactuals,
                                 placeholders=placeholders)
     region = request["region"]

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -280,7 +280,8 @@ class RuleSet:
         v2 = self.v2
         to_check = []
         for region, rules in self.regions.items():
-            for scenario in rules.scenarios:
+            # A language-2 rule set holds RegionRulesV2 here (typed as the v1 mapping).
+            for scenario in cast("RegionRulesV2", rules).scenarios:
                 for source in scenario.sources:
                     if source.to_check:
                         to_check.append({"region": region, "scenario": scenario.id,

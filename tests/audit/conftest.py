@@ -15,8 +15,7 @@ import referral_api.api.audit  # noqa: F401
 from referral_api.clinical import engine
 from referral_api.store.interface import NewDecision
 from tests.audit.fixtures.draft_ruleset import make_draft_rules
-from tests.conftest import BEFORE_2026_2_0
-from tests.factories import FakeClock, lumbar_request
+from tests.factories import BEFORE_2026_2_0, FakeClock, lumbar_request
 
 CAUDA = {"findings": ["urinary_retention"]}
 
@@ -24,7 +23,7 @@ CAUDA = {"findings": ["urinary_retention"]}
 @pytest.fixture
 def app(make_app: Callable[..., Any], clock: FakeClock) -> Any:
     """The service on a temporary database; its log records ``clock``'s time."""
-    return make_app(CLOCK=clock)
+    return make_app(STORE_CLOCK=clock)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ the requests is written relative to it, so these tests mean the same on any day 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ def ago(days: int) -> str:
 
 
 @pytest.fixture
-def app(build_cds_app: Any, clients_file: Path) -> Any:
+def app(build_cds_app: Callable[..., Any], clients_file: Path) -> Any:
     return build_cds_app(PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients_file),
                          EVALUATION_TIME=V2_TIME)
 

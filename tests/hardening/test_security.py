@@ -21,6 +21,7 @@ import hmac
 import io
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -76,6 +77,15 @@ def wrong_secret_token(token: str) -> str:
 
 # The headers every response carries (referral_api.SECURITY_HEADERS: pairs or a mapping).
 EXPECTED_HEADERS = dict(SECURITY_HEADERS)
+# HTML pages add exactly one thing to the policy: the site's own script file (local times, the
+# Print button); still no inline script, nothing from elsewhere.
+PAGE_CSP = EXPECTED_HEADERS["Content-Security-Policy"].replace(
+    "default-src 'none'; ", "default-src 'none'; script-src 'self'; ")
+
+
+def csp_ok(value: str | None) -> bool:
+    """The app's policy, or the HTML pages' (the same plus ``script-src 'self'``)."""
+    return value in (EXPECTED_HEADERS["Content-Security-Policy"], PAGE_CSP)
 # Pages may choose their own referrer policy, but never one that sends the URL elsewhere.
 SAFE_REFERRER_POLICIES = {"no-referrer", "same-origin"}
 
@@ -86,6 +96,8 @@ def assert_security_headers(response: Any) -> None:
     for name, value in EXPECTED_HEADERS.items():
         if name == "Referrer-Policy":
             assert headers.get("referrer-policy") in SAFE_REFERRER_POLICIES
+        elif name == "Content-Security-Policy":
+            assert csp_ok(headers.get("content-security-policy")), response.status_code
         else:
             assert headers.get(name.lower()) == value, (name, response.status_code)
     assert headers.get("x-request-id")
@@ -151,9 +163,13 @@ def test_security_headers_on_413_415_and_429(app, client, keys) -> None:
 
 
 def test_html_pages_run_under_the_policy(client) -> None:
-    # default-src 'none' blocks inline script and style: the pages must need neither.
-    html = client.get("/sign-in").get_data(as_text=True)
-    assert "<script" not in html.lower()
+    # default-src 'none' blocks inline script and style: the pages must need neither. The
+    # only script is the site's own file, allowed by script-src 'self'.
+    response = client.get("/sign-in")
+    html = response.get_data(as_text=True)
+    assert response.headers["Content-Security-Policy"] == PAGE_CSP
+    scripts = re.findall(r"<script[^>]*>", html.lower())
+    assert scripts == ['<script src="/assets/web.js" defer>']
     assert " style=" not in html.lower() and "<style" not in html.lower()
 
 
@@ -186,7 +202,9 @@ def test_no_server_banner_under_real_gunicorn(served) -> None:
         assert status in (200, 401, 404), (path, status)
         assert "server" not in received, (path, received.get("server"))
         for name, value in EXPECTED_HEADERS.items():
-            if name != "Referrer-Policy":
+            if name == "Content-Security-Policy":
+                assert csp_ok(received.get(name.lower())), (path, name)
+            elif name != "Referrer-Policy":
                 assert received.get(name.lower()) == value, (path, name)
 
 
