@@ -13,9 +13,8 @@ from referral_api.clinical.vocabulary import FINDING_GROUPS, Vocabulary
 from referral_api.decide import NoRulesetInForce
 from referral_api.store.interface import IdempotencyConflict, LogUnavailable
 
-from ..auth import check_not_throttled, record_auth_failure
+from ..auth import auth_failure
 from ..context import services
-from ..problem import ProblemError
 from . import bp, wording
 from .csrf import token_failed
 from .decision_view import build_view, handout_for
@@ -173,14 +172,11 @@ def sign_in_submit() -> Any:
                              next_url or "/", 400, pending, submission_id,
                              notice=SESSION_ENDED if resume else None)
     try:
-        check_not_throttled()
-    except ProblemError:
-        return error_page(429)
-    try:
         principal = sign_in(request.form.get("key", ""))
     except SignInRefused as refused:
-        if refused.bad_credential:
-            record_auth_failure()
+        # Only a bad key counts towards the throttle; a valid key is never refused with 429.
+        if refused.bad_credential and auth_failure(refused.reason, "sign_in") is not None:
+            return error_page(429)
         return _sign_in_page(refused.message, next_url or "/", 401 if refused.bad_credential
                              else 403, pending, submission_id,
                              notice=SESSION_ENDED if pending is not None else None)

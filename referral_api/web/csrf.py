@@ -13,6 +13,8 @@ import secrets
 
 from flask import abort, g, request, session
 
+from ..logs import security_event
+
 SESSION_FIELD = "csrf"
 FORM_FIELD = "csrf_token"
 
@@ -49,6 +51,9 @@ def protect() -> None:
     if request.method in {"GET", "HEAD", "OPTIONS"}:
         return
     if not token_is_valid(request.form.get(FORM_FIELD)):
+        security_event("csrf_refused", "a form was posted without a valid CSRF token",
+                       client=request.remote_addr,
+                       had_session_token=isinstance(session.get(SESSION_FIELD), str))
         if request.endpoint in RESUMABLE_ENDPOINTS:
             g.csrf_failed = True
             return

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.browser.accessibility import assert_accessible
-from tests.browser.conftest import LiveServer, sign_in
+from tests.browser.live import LiveServer, sign_in
 
 pytestmark = pytest.mark.browser
 

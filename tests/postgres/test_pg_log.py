@@ -198,13 +198,24 @@ def test_jti_used_on_one_host_is_refused_on_every_other(open_host) -> None:
 def test_failed_authentications_count_across_hosts(open_host) -> None:
     host_a, host_b = open_host(), open_host()
     for n in range(3):
-        host_a.record_auth_failure("203.0.113.9", at=1000.0 + n, window_s=60)
-    host_b.record_auth_failure("203.0.113.9", at=1010.0, window_s=60)
-    assert host_b.auth_failures("203.0.113.9", since=950.0) == [1000.0, 1001.0, 1002.0, 1010.0]
-    assert host_a.auth_failures("198.51.100.1", since=0.0) == []
-    # Old rows are purged by later failures.
-    host_a.record_auth_failure("203.0.113.9", at=2000.0, window_s=60)
-    assert host_b.auth_failures("203.0.113.9", since=0.0) == [2000.0]
+        assert host_a.register_failure("203.0.113.9", 1000.0 + n, 60, 4) is None
+    assert host_b.register_failure("203.0.113.9", 1010.0, 60, 4) is None
+    # The limit is reached on every host; the wait runs until the oldest leaves the window.
+    assert host_a.register_failure("203.0.113.9", 1020.0, 60, 4) == 40
+    assert host_b.failures("203.0.113.9", 1020.0, 60) == 4
+    assert host_b.register_failure("198.51.100.1", 1020.0, 60, 4) is None
+    # Expired failures are forgotten (and purged by the next write).
+    assert host_b.register_failure("203.0.113.9", 2000.0, 60, 4) is None
+    assert host_a.failures("203.0.113.9", 2000.0, 60) == 1
+
+
+def test_limit_th_failure_is_counted_once_when_hosts_race(open_host) -> None:
+    hosts = [open_host() for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        waits = list(pool.map(lambda log: log.register_failure("192.0.2.7", 500.0, 60, 2),
+                              hosts))
+    assert sorted(w is None for w in waits) == [False, False, True, True]
+    assert hosts[0].failures("192.0.2.7", 500.0, 60) == 2
 
 
 def test_batch_with_a_conflict_is_rolled_back_whole(pg_log) -> None:

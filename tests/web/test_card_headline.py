@@ -10,7 +10,6 @@ import pytest
 
 from referral_api.cds.cards import build_card
 from tests.cds.builders import service_request
-from tests.conftest import make_app
 
 BASE = "https://referral.example.org"
 
@@ -26,17 +25,13 @@ def card_for(app: Any, body: dict[str, Any], assumptions: list[dict[str, Any]] |
 
 
 @pytest.fixture
-def app_now(tmp_path):
-    application = make_app(tmp_path, EVALUATION_TIME="2026-12-01T12:00:00Z")
-    yield application
-    application.extensions["referral_api"].log.close()
+def app_now(make_app):
+    return make_app(EVALUATION_TIME="2026-12-01T12:00:00Z")
 
 
 @pytest.fixture
-def app_2026_1(tmp_path):
-    application = make_app(tmp_path, EVALUATION_TIME="2026-06-01T12:00:00Z")
-    yield application
-    application.extensions["referral_api"].log.close()
+def app_2026_1(make_app):
+    return make_app(EVALUATION_TIME="2026-06-01T12:00:00Z")
 
 
 def test_mr_unsafe_card_carries_the_headline_and_the_handout_link(app_now) -> None:

@@ -10,17 +10,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import make_app
-from tests.web.conftest import SUBMISSION_RE, csrf_from, decision_count, sign_in
+from tests.web.pages import SUBMISSION_RE, csrf_from, decision_count, sign_in
 
 IN_FORCE_2026_2 = "2026-12-01T12:00:00Z"
 
 
 @pytest.fixture
-def v2_app(tmp_path):
-    application = make_app(tmp_path, EVALUATION_TIME=IN_FORCE_2026_2)
-    yield application
-    application.extensions["referral_api"].log.close()
+def v2_app(make_app):
+    return make_app(EVALUATION_TIME=IN_FORCE_2026_2)
 
 
 @pytest.fixture

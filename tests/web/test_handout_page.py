@@ -11,17 +11,14 @@ from typing import Any
 import pytest
 
 from referral_api.store.sqlite.log import NewDecision
-from tests.conftest import make_app
-from tests.web.conftest import sign_in
+from tests.web.pages import sign_in
 from tests.web.test_presentation import MR_UNSAFE, UNCOMPLICATED
 
 
 @pytest.fixture
-def web_app(tmp_path):
+def app(make_app):
     """The app with a configured emergency number (a deployment's own)."""
-    application = make_app(tmp_path, EMERGENCY_NUMBER="112")
-    yield application
-    application.extensions["referral_api"].log.close()
+    return make_app(EMERGENCY_NUMBER="112")
 
 
 def log_decision(app: Any, output: dict[str, Any]) -> str:

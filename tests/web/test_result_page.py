@@ -12,18 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import make_app
-from tests.web.conftest import SUBMISSION_RE, csrf_from, sign_in
+from tests.web.pages import SUBMISSION_RE, csrf_from, sign_in
 
 BEFORE_2026_2 = "2026-06-01T12:00:00Z"
 
 
 @pytest.fixture
-def v1_app(tmp_path):
+def v1_app(make_app):
     """The app evaluating under 2026.1.0 (time pinned before 2026-12-01)."""
-    application = make_app(tmp_path, EVALUATION_TIME=BEFORE_2026_2)
-    yield application
-    application.extensions["referral_api"].log.close()
+    return make_app(EVALUATION_TIME=BEFORE_2026_2)
 
 
 def clinician_client(app: Any) -> Any:

@@ -57,6 +57,11 @@ class PostgresStore:
         """The API keys (sharing the log's pool)."""
         return self._keys
 
+    @property
+    def auth_failures(self) -> PostgresDecisionLog:
+        """The throttle's failure counters, shared by every host (the log's pool)."""
+        return self._log
+
     def describe(self) -> str:
         """The URL without its password."""
         return redact(self.url)

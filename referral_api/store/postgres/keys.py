@@ -22,11 +22,11 @@ from referral_api.store.interface import ApiKey, LogUnavailable
 from referral_api.store.postgres.db import LazyPool
 from referral_api.store.sqlite.keys import (
     _CACHE_MAX,
-    _TOKEN_RE,
     CACHE_TTL_SECONDS,
     TOKEN_PREFIX,
     _api_key,
     _secret_hash,
+    identify_token,
 )
 from referral_api.store.timestamps import utc_timestamp
 
@@ -97,20 +97,12 @@ class PostgresKeyStore:
 
         Raises :class:`LogUnavailable` when the database cannot be read (503, not 401).
         """
-        import hmac
+        return self.identify(token)[0]
 
-        if not isinstance(token, str):
-            return None
-        match = _TOKEN_RE.fullmatch(token)
-        if match is None:
-            return None
-        key_id, secret = match.groups()
-        row = self._row(key_id)
-        if row is None or not hmac.compare_digest(_secret_hash(secret), row["secret_sha256"]):
-            return None
-        if row["revoked_at"] is not None:
-            return None
-        return _api_key(row)
+    def identify(self, token: str) -> tuple[ApiKey | None, str | None]:
+        """``(key, None)`` for a valid token, else ``(None, reason)`` (the same reasons as
+        the SQLite store: one definition, ``identify_token``)."""
+        return identify_token(token, self._row)
 
     def active(self, key_id: str) -> ApiKey | None:
         """The key with this id when it exists and is not revoked (cached like ``verify``)."""

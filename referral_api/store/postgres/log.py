@@ -30,6 +30,7 @@ decision returned unlogged.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -430,23 +431,40 @@ class PostgresDecisionLog:
 
         return self._write("the token could not be recorded", write)
 
-    def record_auth_failure(self, client: str, at: float, window_s: float) -> None:
-        """Count one failed authentication of ``client`` (an address) at ``at`` (epoch
-        seconds), for every host; rows older than ``window_s`` are purged."""
+    def register_failure(self, client: str, now: float, window_s: float,
+                         limit: int) -> int | None:
+        """The throttle's question, answered for every host at once: count one failure of
+        ``client`` at ``now`` unless it already has ``limit`` in the window; then return the
+        whole seconds until the oldest leaves it (see ``AuthFailureCounter``).
 
-        def write(conn: psycopg.Connection) -> None:
-            conn.execute("DELETE FROM auth_failures WHERE at < %s", [at - window_s])
-            conn.execute("INSERT INTO auth_failures (client, at) VALUES (%s, %s)", [client, at])
+        Serialised per client by a transaction-level advisory lock, so two hosts cannot both
+        count the limit-th failure. ``synchronous_commit`` is off for this transaction only:
+        a lost count after a crash only ever errs towards letting a client in.
+        """
 
-        self._write("the failed authentication could not be recorded", write)
+        def write(conn: psycopg.Connection) -> int | None:
+            conn.execute("SET LOCAL synchronous_commit = off")
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || "
+                         "':auth'), hashtext(%s))", [client])
+            since = now - window_s
+            count, oldest = conn.execute(
+                "SELECT count(*), min(at) FROM auth_failures WHERE client = %s AND at > %s",
+                [client, since]).fetchone() or (0, None)
+            if count >= limit and oldest is not None:
+                return max(1, math.ceil(oldest + window_s - now))
+            conn.execute("INSERT INTO auth_failures (client, at) VALUES (%s, %s)", [client, now])
+            conn.execute("DELETE FROM auth_failures WHERE at <= %s", [since])
+            return None
 
-    def auth_failures(self, client: str, since: float) -> list[float]:
-        """Times (epoch seconds, oldest first) of ``client``'s failures since ``since``."""
+        return self._write("the failed authentication could not be recorded", write)
 
-        def read(conn: psycopg.Connection) -> list[float]:
-            return [row[0] for row in conn.execute(
-                "SELECT at FROM auth_failures WHERE client = %s AND at >= %s ORDER BY at",
-                [client, since])]
+    def failures(self, client: str, now: float, window_s: float) -> int:
+        """How many failures of ``client`` lie in the window ending at ``now``."""
+
+        def read(conn: psycopg.Connection) -> int:
+            row = conn.execute("SELECT count(*) FROM auth_failures WHERE client = %s AND at > %s",
+                               [client, now - window_s]).fetchone()
+            return int(row[0]) if row else 0
 
         return self._read("the failed authentications cannot be read", read)
 

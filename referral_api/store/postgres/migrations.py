@@ -3,7 +3,7 @@
 ``migrations/NNNN_name.sql`` are applied in number order, each in the transaction that
 records it in ``schema_migrations``; ``meta.schema_version`` holds the highest number
 applied. Numbers mean the same schema as the SQLite migrations of the same number
-(``0001_initial``, ``0002_audit_stats``); ``0003_auth_failures`` exists only here. A
+(``0001_initial``, ``0002_audit_stats``, ``0003_operations``). A
 published file is never edited: changes are new files.
 
 :func:`migrate` holds a transaction-level advisory lock, so two concurrent ``init-db`` runs
@@ -100,8 +100,8 @@ def roles_sql(app_role: str, owner_role: str | None = None, schema: str = "publi
       DELETE and TRUNCATE fail on privilege before any trigger runs;
     - idempotency, jwt_seen, auth_failures: also DELETE (expired rows are purged);
     - feedback_latest: also UPDATE (derived, not evidence: the latest outcome is upserted);
-    - api_keys, meta, schema_migrations: SELECT (keys are managed by the owner through the
-      CLI).
+    - api_keys, meta, schema_migrations, secret_keys: SELECT (keys are managed by the owner
+      through the CLI).
 
     With ``owner_role``, the tables are handed to it first (run as a superuser or as the
     current owner): the owner runs ``init-db`` and key commands, the service runs as
@@ -110,7 +110,8 @@ def roles_sql(app_role: str, owner_role: str | None = None, schema: str = "publi
     ident = sql.Identifier
     statements: list[sql.Composable] = []
     tables = ("decisions", "feedback", "access_log", "idempotency", "jwt_seen",
-              "auth_failures", "feedback_latest", "api_keys", "meta", "schema_migrations")
+              "auth_failures", "feedback_latest", "api_keys", "meta", "schema_migrations",
+              "secret_keys")
     if owner_role:
         statements.append(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(
             ident(schema), ident(owner_role)))
@@ -133,7 +134,7 @@ def roles_sql(app_role: str, owner_role: str | None = None, schema: str = "publi
     grant("SELECT, INSERT", APPEND_ONLY_TABLES)
     grant("SELECT, INSERT, DELETE", ("idempotency", "jwt_seen", "auth_failures"))
     grant("SELECT, INSERT, UPDATE", ("feedback_latest",))
-    grant("SELECT", ("api_keys", "meta", "schema_migrations"))
+    grant("SELECT", ("api_keys", "meta", "schema_migrations", "secret_keys"))
     return ";\n".join(s.as_string(None) for s in statements) + ";\n"
 
 

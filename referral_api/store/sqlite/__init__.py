@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from referral_api.store.interface import DEFAULT_QUERY_TIMEOUT_MS, Store
+from referral_api.store.sqlite.auth_failures import SQLiteAuthFailures
 from referral_api.store.sqlite.db import connect
 from referral_api.store.sqlite.keys import SQLiteKeyStore
 from referral_api.store.sqlite.log import SQLiteDecisionLog, utc_now
@@ -37,6 +38,7 @@ class SQLiteStore:
         # Writes go through the group-commit writer; reads use the log directly.
         self._writer = GroupCommitWriter(self._log)
         self._keys = SQLiteKeyStore(self._log)
+        self._auth_failures = SQLiteAuthFailures(self.path)
 
     @property
     def log(self) -> SQLiteDecisionLog:
@@ -52,6 +54,11 @@ class SQLiteStore:
     def keys(self) -> SQLiteKeyStore:
         """The API keys (sharing the log's connections)."""
         return self._keys
+
+    @property
+    def auth_failures(self) -> SQLiteAuthFailures:
+        """The throttle's failure counters (their own connection: no fsync per failure)."""
+        return self._auth_failures
 
     def describe(self) -> str:
         """The database file's path."""
@@ -74,6 +81,7 @@ class SQLiteStore:
         """Close this thread's connection and this process's writer lock file."""
         self._log.close()
         self._writer.close()
+        self._auth_failures.close()
 
 
 if TYPE_CHECKING:
