@@ -1,27 +1,25 @@
-"""Group commit: many waiting decisions, one durable SQLite transaction, one fsync.
+"""The decision write lock: one decision transaction at a time per database file.
 
-Why: a commit with ``synchronous=FULL`` waits ~140 µs on fsync, and when several gunicorn
-processes write one SQLite file the losers sleep in SQLite's busy back-off (1, 2, 5, 10 …
-ms), which is what pushes p99 to 100–200 ms. This module removes both costs:
+Why: when several gunicorn workers write one SQLite file, the losers of ``BEGIN IMMEDIATE``
+sleep in SQLite's busy back-off (1, 2, 5, 10 … ms), which pushed p99 to 36–100 ms. A
+process that waits on an ``fcntl.flock`` instead sleeps in the kernel and is woken the moment
+the holder releases it (p99 11–19 ms). :class:`ProcessLock` is that lock, on a file next to
+the database (:func:`lock_path_for`); :meth:`SQLiteDecisionLog.append_many
+<referral_api.store.sqlite.log.SQLiteDecisionLog.append_many>` holds it around its write
+transaction only (everything independent of the chain head is prepared before it).
 
-- inside one process, callers enqueue their :class:`NewDecision` and wait; the first caller
-  that finds no commit in progress becomes the *leader*, takes every waiting decision (up
-  to ``max_batch``), appends them with ``log.append_many`` in ONE ``BEGIN IMMEDIATE``
-  transaction, then wakes the others with their records. With threaded (gthread) workers
-  several requests of one process share each fsync;
-- across processes, the leader holds an exclusive ``fcntl.flock`` on a lock file next to the
-  database for the duration of the write transaction. A process that has to wait blocks in
-  the kernel and is woken the moment the lock is released, instead of polling in SQLite's
-  sleeping busy handler, so SQLite itself never sees contention from decision writes.
+The lock is an accelerator, not the correctness mechanism: the chain is still protected by
+``BEGIN IMMEDIATE``. When the lock file cannot be opened (read-only directory) writes go on
+without it and SQLite decides whether they can be made.
 
-Fail closed: when the batch cannot be committed (:class:`LogUnavailable`), every waiter of
-that batch gets :class:`LogUnavailable` and no decision is returned unlogged. A batch that
-fails for a reason belonging to one item (an :class:`IdempotencyConflict`, a ``ValueError``)
-is retried item by item, so only the offending caller sees its error.
-
-The flock is an accelerator, not the correctness mechanism: the chain is still protected by
-``BEGIN IMMEDIATE``. When the lock file cannot be opened (read-only directory) the writer
-goes on without it and lets SQLite decide whether the write can be made.
+What is deliberately *not* here (measured, see ``docs/performance.md``): an in-process queue
+that commits the decisions of several waiting threads in one transaction. Under the shipped
+``sync`` workers a process has one request at a time, so such a queue never held more than
+one decision and only cost a condition variable per request; threaded workers, the only
+ones it helped, measured slower. Threads of one process take a mutex before the flock (a
+flock is shared by every thread of a process) and each commits alone. Across processes, a
+waiting worker cannot join the transaction in flight (its fsync is most of the held time),
+and a writer process committing for every worker measured no gain with two workers.
 """
 
 from __future__ import annotations
@@ -30,22 +28,10 @@ import contextlib
 import fcntl
 import os
 import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
 
-from referral_api.store.sqlite.log import LogUnavailable, NewDecision
-
-__all__ = ["DEFAULT_MAX_BATCH", "GroupCommitWriter", "lock_path_for"]
-
-DEFAULT_MAX_BATCH = 64
-
-
-class BatchLog(Protocol):
-    """What the writer needs from the decision log."""
-
-    def append_many(self, news: Sequence[NewDecision]) -> list[tuple[dict, bool]]: ...
+__all__ = ["ProcessLock", "lock_path_for"]
 
 
 def lock_path_for(database: str | Path) -> Path:
@@ -54,29 +40,25 @@ def lock_path_for(database: str | Path) -> Path:
     return database.with_name(database.name + ".write-lock")
 
 
-@dataclass
-class _Slot:
-    """One waiting caller: its decision, then its result or its error."""
-
-    new: NewDecision
-    done: bool = False
-    result: tuple[dict, bool] | None = None
-    error: BaseException | None = None
-
-
-@dataclass
-class _ProcessLock:
-    """An ``flock`` on a lock file, opened lazily once per process.
+class ProcessLock:
+    """An exclusive ``flock`` on a lock file, opened lazily once per process; thread-safe.
 
     flock locks belong to the open file description, which a forked child shares with its
     parent: a descriptor inherited across fork would let parent and child hold the "lock" at
-    the same time. The file is therefore (re)opened whenever the pid changes.
+    the same time. The file is therefore (re)opened whenever the pid changes. Threads of one
+    process share the descriptor, so they first take :attr:`_mutex`.
+
+    ``path`` None: no file lock (SQLite's own locking alone), the mutex still serialises
+    the threads of this process.
     """
 
-    path: Path | None
-    _fd: int | None = None
-    _pid: int | None = None
-    _guard: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._fd: int | None = None
+        self._pid: int | None = None
+        self._guard = threading.Lock()
+        self._mutex = threading.Lock()
+        self._mutex_pid = os.getpid()
 
     def _descriptor(self) -> int | None:
         if self.path is None:
@@ -96,136 +78,37 @@ class _ProcessLock:
             self._fd, self._pid = fd, pid
             return fd
 
+    def _thread_mutex(self) -> threading.Lock:
+        # A mutex inherited across fork may have been held by another thread of the parent:
+        # the child makes its own, as it opens its own descriptor.
+        pid = os.getpid()
+        with self._guard:
+            if self._mutex_pid != pid:
+                self._mutex, self._mutex_pid = threading.Lock(), pid
+            return self._mutex
+
     @contextlib.contextmanager
     def held(self) -> Iterator[bool]:
         """Hold the lock for the block; yields False when no lock file could be used."""
-        fd = self._descriptor()
-        if fd is None:
-            yield False
-            return
-        try:
-            # Blocks in the kernel; a holder killed with SIGKILL releases it on exit.
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        with self._thread_mutex():
+            fd = self._descriptor()
+            if fd is None:
+                yield False
+                return
+            try:
+                # Blocks in the kernel; a holder killed with SIGKILL releases it on exit.
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        """Close this process's descriptor (tests)."""
+        """Close this process's descriptor (tests, shutdown)."""
         with self._guard:
             if self._fd is not None and self._pid == os.getpid():
                 os.close(self._fd)
             self._fd = self._pid = None
-
-
-class GroupCommitWriter:
-    """``append(new) -> (record, created)`` with group commit and cross-process serialisation.
-
-    ``log`` is a :class:`~referral_api.store.sqlite.log.SQLiteDecisionLog` (anything with
-    ``append_many``). ``lock_path`` defaults to :func:`lock_path_for` of ``log.path``; pass
-    ``None`` explicitly via ``use_process_lock=False`` to rely on SQLite's busy handler only.
-    Thread-safe; safe to build before gunicorn forks (nothing is opened until first use).
-    """
-
-    def __init__(
-        self,
-        log: BatchLog,
-        *,
-        lock_path: str | Path | None = None,
-        use_process_lock: bool = True,
-        max_batch: int = DEFAULT_MAX_BATCH,
-    ) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
-        self.log = log
-        self.max_batch = max_batch
-        if use_process_lock and lock_path is None:
-            database = getattr(log, "path", None)
-            lock_path = lock_path_for(database) if database is not None else None
-        self._process_lock = _ProcessLock(Path(lock_path) if use_process_lock and lock_path
-                                          else None)
-        self._cond = threading.Condition()
-        self._queue: list[_Slot] = []
-        self._committing = False
-        # Counters for the benchmark and the tests (read without the lock: indicative only).
-        self.batches = 0
-        self.decisions = 0
-
-    def append(self, new: NewDecision) -> tuple[dict, bool]:
-        """Record ``new`` durably (possibly together with other waiting decisions).
-
-        Returns ``(record, created)`` exactly like ``SQLiteDecisionLog.append``; raises
-        :class:`LogUnavailable` when the batch holding it could not be committed, and
-        ``IdempotencyConflict`` / ``ValueError`` for this decision's own faults.
-        """
-        slot = _Slot(new)
-        with self._cond:
-            self._queue.append(slot)
-            while not slot.done:
-                if self._committing:
-                    self._cond.wait()
-                    continue
-                # Lead: take every waiting decision (ours is among them unless the queue is
-                # longer than max_batch, in which case we lead again afterwards).
-                batch = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
-                self._committing = True
-                self._cond.release()
-                try:
-                    self._commit(batch)
-                finally:
-                    self._cond.acquire()
-                    self._committing = False
-                    self._cond.notify_all()
-        if slot.error is not None:
-            raise slot.error
-        assert slot.result is not None
-        return slot.result
-
-    def _commit(self, batch: list[_Slot]) -> None:
-        """Commit ``batch`` and fill in every slot (never raises)."""
-        try:
-            with self._process_lock.held():
-                results = self.log.append_many([s.new for s in batch])
-        except LogUnavailable as exc:
-            self._fail(batch, exc)
-            return
-        except BaseException as exc:
-            if len(batch) == 1:
-                self._fail(batch, exc)
-                return
-            # The batch was rolled back as a whole because of one item (idempotency
-            # conflict, invalid channel …): commit each alone so only its caller fails.
-            for slot in batch:
-                self._commit([slot])
-            return
-        for slot, result in zip(batch, results, strict=True):
-            slot.result = result
-        self.batches += 1
-        self.decisions += len(batch)
-        self._finish(batch)
-
-    def _fail(self, batch: list[_Slot], exc: BaseException) -> None:
-        for slot in batch:
-            # A fresh LogUnavailable per waiter: a shared exception object would collect
-            # every thread's traceback.
-            slot.error = (LogUnavailable(str(exc)) if isinstance(exc, LogUnavailable)
-                          else exc)
-        self._finish(batch)
-
-    @staticmethod
-    def _finish(batch: list[_Slot]) -> None:
-        for slot in batch:
-            slot.done = True
-
-    def stats(self) -> dict[str, Any]:
-        """Batches committed and decisions recorded by this process (indicative)."""
-        return {"batches": self.batches, "decisions": self.decisions}
-
-    def close(self) -> None:
-        """Release this process's lock-file descriptor."""
-        self._process_lock.close()
