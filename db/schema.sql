@@ -104,6 +104,8 @@ CREATE INDEX decisions_ordering_clinician ON decisions (ordering_clinician)
 CREATE INDEX decisions_patient_hash ON decisions (patient_hash)
     WHERE patient_hash IS NOT NULL;
 
+CREATE INDEX decisions_scenario ON decisions (scenario);
+
 CREATE INDEX decisions_stats ON decisions (
     created_at, seq, appropriateness, urgency, scenario, ruleset_version, channel, region,
     ordering_clinician, client

@@ -38,12 +38,15 @@ PAGE_QUERIES = [
     "appropriateness=usually_appropriate",
     "urgency=emergent",
     "scenario=lumbar.cauda_equina",
+    "scenario=thoracic.ankylosed_spine_trauma",
+    "scenario=lumbar.no_such_scenario",
     "channel=cds-hooks&urgency=urgent",
     "ordering_clinician=dr-0042",
     "patient=MRN-004242",
     "feedback=overridden",
     "feedback=none&region=cervical",
     "client=referral-portal",
+    "client=no-such-client",
     "since=2026-06-01&until=2026-06-30&region=thoracic",
     "ruleset_version=2026.1.0&appropriateness=not_covered",
 ]
@@ -145,24 +148,23 @@ def bench_http(path: Path, *, all_stats: bool = False, verify: bool = True) -> N
 
 def bench_append(batches: int = 300, rounds: int = 5) -> None:
     """append_many cost (1 and 50 decisions a transaction) and WAL bytes per decision, on a
-    temporary database before migration 0004 (with decisions_scenario) and at the current
-    schema (after). CPU time of this thread (``time.thread_time``) is reported beside the wall
-    time: on a shared machine it moves far less."""
+    temporary database with the current schema and with it minus ``decisions_scenario`` (the
+    index folding that was measured and rejected: see db/README.md). CPU time of this thread
+    (``time.thread_time``) is reported beside the wall time: on a shared machine it moves far
+    less."""
     import tempfile
 
     from referral_api.store.sqlite.db import connect
     from referral_api.store.sqlite.log import SQLiteDecisionLog
-    from referral_api.store.sqlite.migrations import migrate, migrations
+    from referral_api.store.sqlite.migrations import migrate
     from tests.factories import make_new
 
-    def run(stop_before: str | None, size: int) -> tuple[float, float, float]:
+    def run(extra_sql: str, size: int) -> tuple[float, float, float]:
         with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
             path = Path(tmp) / "append.sqlite"
             db = connect(path)
-            if stop_before:
-                migrations.apply(db, stop_before=stop_before)
-            else:
-                migrate(db)
+            migrate(db)
+            db.executescript(extra_sql)
             log = SQLiteDecisionLog(path)
             conn = log.db().conn
             conn.execute("PRAGMA wal_autocheckpoint = 0")  # so the WAL size counts every page
@@ -182,14 +184,16 @@ def bench_append(batches: int = 300, rounds: int = 5) -> None:
 
     print("append_many per decision, median of rounds (alternating): wall µs / CPU µs / WAL B")
     for size in (1, 50):
-        found: dict[str, list[tuple[float, float, float]]] = {"before": [], "after": []}
+        variants = {"schema": "", "schema - decisions_scenario":
+                    "DROP INDEX decisions_scenario;"}
+        found: dict[str, list[tuple[float, float, float]]] = {label: [] for label in variants}
         for _ in range(rounds):
-            for label, stop in (("before", "0004_fewer_indexes"), ("after", None)):
-                found[label].append(run(stop, size))
+            for label, sql in variants.items():
+                found[label].append(run(sql, size))
         for label, results in found.items():
             wall = statistics.median(r[0] for r in results)
             cpu = statistics.median(r[1] for r in results)
-            print(f"  batch {size:>3}  {label:7} {wall:8.1f} µs  {cpu:8.1f} µs  "
+            print(f"  batch {size:>3}  {label:28} {wall:8.1f} µs  {cpu:8.1f} µs  "
                   f"{results[0][2]:8.0f} B")
 
 
@@ -242,8 +246,8 @@ def main() -> None:
     parser.add_argument("--all-stats", action="store_true",
                         help="every group_by field alone and every pair (55 shapes)")
     parser.add_argument("--append", action="store_true",
-                        help="only time append_many on temporary databases, before and after "
-                             "migration 0004")
+                        help="only time append_many on temporary databases, with and without "
+                             "the scenario index")
     parser.add_argument("--export-child", nargs=2, metavar=("FORMAT", "COUNT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()

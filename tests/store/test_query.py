@@ -185,6 +185,7 @@ def test_stats(log: SQLiteDecisionLog, corpus) -> None:
 @pytest.mark.parametrize(
     ("filters", "index"),
     [
+        ({"scenario": "x"}, "decisions_scenario"),
         ({"patient_hash": "x"}, "decisions_patient_hash"),
         ({"ordering_clinician": "x"}, "decisions_ordering_clinician"),
     ],
@@ -207,14 +208,14 @@ def test_selective_filters_use_their_index_without_sorting(
 
 @pytest.mark.parametrize(
     "filters",
-    [{"scenario": "x"}, {"scenario": "x", "since": "2026-11-01"}, {"region": "lumbar"},
+    [{"client": "x"}, {"region": "lumbar", "since": "2026-11-01"},
      {"urgency": "emergent", "feedback": "none"}],
 )
-def test_pages_with_filters_of_the_covering_index_walk_it_without_sorting(
+def test_pages_with_filters_only_the_covering_index_holds_walk_it_without_sorting(
     log: SQLiteDecisionLog, corpus, filters: dict
 ) -> None:
-    """The scenario filter has no index of its own since migration 0004: the page's seqs come
-    from decisions_stats (covering, no sort), then only the page's rows are read."""
+    """A filter without an index of its own: the page's seqs come from decisions_stats
+    (covering, no sort), then only the page's rows are read."""
     statements: list[str] = []
     conn = log.db().conn
     conn.set_trace_callback(statements.append)
@@ -228,23 +229,25 @@ def test_pages_with_filters_of_the_covering_index_walk_it_without_sorting(
     assert "COVERING INDEX decisions_stats" in plan and "TEMP B-TREE" not in plan, plan
 
 
-def test_scenario_pages_and_exports_equal_a_full_scan(log: SQLiteDecisionLog, corpus) -> None:
-    """Through the covering index or not, the same records in the same order, page by page."""
+@pytest.mark.parametrize("field", ["region", "client", "urgency", "channel"])
+def test_pages_and_exports_through_the_covering_index_equal_a_full_scan(
+    log: SQLiteDecisionLog, corpus, field: str
+) -> None:
+    """Through the covering index, the same records in the same order, page by page."""
     conn = log.db().conn
-    for scenario in [r[0] for r in conn.execute("SELECT DISTINCT scenario FROM decisions")]:
+    values = [r[0] for r in conn.execute(f"SELECT DISTINCT {field} FROM decisions")]  # noqa: S608
+    for value in [v for v in values if v is not None]:
         expected = [r[0] for r in conn.execute(
-            "SELECT seq FROM decisions NOT INDEXED WHERE scenario IS ? ORDER BY seq DESC",
-            [scenario])]
-        if scenario is None:
-            continue
+            f"SELECT seq FROM decisions NOT INDEXED WHERE {field} = ? ORDER BY seq DESC",  # noqa: S608
+            [value])]
         seen, cursor = [], None
         while True:
-            page, cursor = log.query({"scenario": scenario}, limit=2, cursor=cursor)
+            page, cursor = log.query({field: value}, limit=2, cursor=cursor)
             seen += [r["chain"]["seq"] for r in page]
             if cursor is None:
                 break
         assert seen == expected
-        exported = [r["chain"]["seq"] for r in log.iter_records({"scenario": scenario})]
+        exported = [r["chain"]["seq"] for r in log.iter_records({field: value})]
         assert exported == expected[::-1]
 
 

@@ -177,21 +177,6 @@ def m0002_audit_stats(db: sqlite_utils.Database) -> None:
     db.executescript(_AUDIT_STATS_SCHEMA)
 
 
-_FEWER_INDEXES_SCHEMA = """
--- Every secondary index is one more B-tree page written (and fsynced) with each decision.
--- The scenario filter is served by decisions_stats, which holds scenario already: pages and
--- exports with it walk that covering index (newest or oldest first, by created_at, seq)
--- instead of a separate index (see queries._matching_rows and db/README.md).
-DROP INDEX IF EXISTS decisions_scenario;
-"""
-
-
-@migrations(name="0004_fewer_indexes")
-def m0004_fewer_indexes(db: sqlite_utils.Database) -> None:
-    """Fold the scenario index into the covering stats index: one B-tree less per decision."""
-    db.executescript(_FEWER_INDEXES_SCHEMA)
-
-
 def schema_version(db: sqlite_utils.Database) -> int:
     """Number of migrations of this set applied to ``db`` (0 for an empty database)."""
     return len(migrations.applied(db))

@@ -101,18 +101,18 @@ def _where(filters: Mapping[str, Any], bounds: tuple[int, int]) -> tuple[str, li
     return " AND ".join(clauses), params
 
 
-#: Filters that the covering index ``decisions_stats`` holds and no index of their own serves
-#: (migration 0004 folded ``decisions_scenario`` into it): a page or an export chunk with one
-#: of them finds its seqs over the index entries (~140 bytes each) instead of the rows
-#: (~4.7 KB each), then reads only the rows it returns.
-_STATS_INDEX_FILTERS = frozenset(EQUALITY_FILTERS) - {"patient_hash", "ordering_clinician"}
+#: Filters with an index of their own (selective: a rare value is found at once).
+_OWN_INDEX_FILTERS = frozenset({"patient_hash", "ordering_clinician", "scenario"})
+#: Filters that only the covering index ``decisions_stats`` holds: a page or an export chunk
+#: with one of them finds its seqs over the index entries (~140 bytes each) instead of the
+#: rows (~4.7 KB each, most with an overflow page), then reads only the rows it returns.
+_STATS_INDEX_FILTERS = frozenset(EQUALITY_FILTERS) - _OWN_INDEX_FILTERS
 
 
 def _through_stats_index(filters: Mapping[str, Any]) -> bool:
-    """True when the page's seqs are best found over ``decisions_stats``: a filter it holds
-    and neither ``patient_hash`` nor ``ordering_clinician``, whose own indexes are far more
-    selective."""
-    return (not {"patient_hash", "ordering_clinician"} & filters.keys()
+    """True when the page's seqs are best found over ``decisions_stats``: a filter only it
+    holds, and none of the far more selective filters with an index of their own."""
+    return (not _OWN_INDEX_FILTERS & filters.keys()
             and bool(_STATS_INDEX_FILTERS & filters.keys()))
 
 
