@@ -1,5 +1,5 @@
-"""The decision write path: the cross-process write lock, what is prepared outside it, and
-fail-closed errors (no retry of anything, least of all an interrupt)."""
+"""The decision write path: group commit of threads, the cross-process write lock, what is
+prepared outside it, and fail-closed errors (an interrupt is never caught nor retried)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import fcntl
 import multiprocessing
 import os
 import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -19,16 +21,43 @@ from referral_api.store.sqlite.log import (
     NewDecision,
     SQLiteDecisionLog,
 )
-from referral_api.store.sqlite.writer import ProcessLock, lock_path_for
+from referral_api.store.sqlite.writer import GroupCommitWriter, ProcessLock, lock_path_for
 from tests.factories import make_new as new_decision
 
 #: How long a thread that must wait for the lock is watched to stay blocked.
 BLOCKED_FOR_S = 0.3
 #: Generous upper bound for a woken thread to finish (never a performance assertion).
 FINISHES_WITHIN_S = 5
+#: Extra time each slow commit takes, so that waiting threads queue behind it.
+SLOW_COMMIT_S = 0.005
 
 
-def _run_threads(log: SQLiteDecisionLog, count: int,
+class SlowLog:
+    """A real log whose commits take longer (forces waiters to queue)."""
+
+    def __init__(self, log: SQLiteDecisionLog, delay: float = SLOW_COMMIT_S) -> None:
+        self.log, self.delay = log, delay
+        self.batch_sizes: list[int] = []
+
+    def append_many(self, news: Sequence[NewDecision]) -> list[tuple[dict, bool]]:
+        time.sleep(self.delay)
+        self.batch_sizes.append(len(news))
+        return self.log.append_many(news)
+
+
+class RaisingLog:
+    """append_many always raises ``error`` (after a short delay, so waiters queue)."""
+
+    def __init__(self, error: type[BaseException]) -> None:
+        self.error, self.calls = error, 0
+
+    def append_many(self, news: Sequence[NewDecision]) -> list[tuple[dict, bool]]:
+        self.calls += 1
+        time.sleep(SLOW_COMMIT_S)
+        raise self.error("disk I/O error")
+
+
+def _run_threads(log: SQLiteDecisionLog | GroupCommitWriter, count: int,
                  make=lambda i: new_decision(client=f"t{i}")) -> list[object]:
     results: list[object] = [None] * count
     start = threading.Barrier(count)
@@ -75,6 +104,78 @@ def test_hash_spliced_under_the_lock_equals_the_canonical_row_hash(
         fields = {c: row[c] for c in columns if c != "hash"}
         assert chain_hash(row["prev_hash"], fields) == row["hash"]
     assert decision_log.verify()["decisions"]["ok"] is True
+
+
+def test_concurrent_threads_share_commits(decision_log: SQLiteDecisionLog) -> None:
+    slow = SlowLog(decision_log)
+    results = _run_threads(GroupCommitWriter(slow), 24, lambda i: new_decision(client=f"c{i}"))
+    assert all(isinstance(r, tuple) and r[1] is True for r in results), results
+    assert sorted(r[0]["chain"]["seq"] for r in results) == list(range(1, 25))  # type: ignore[index]
+    # Waiters queued behind the first commit went in together: fewer commits than decisions.
+    assert sum(slow.batch_sizes) == 24
+    assert len(slow.batch_sizes) < 24 and max(slow.batch_sizes) > 1
+    assert sorted(r[0]["client"] for r in results) == sorted(f"c{i}" for i in range(24))  # type: ignore[index]
+    assert decision_log.verify()["decisions"]["checked"] == 24
+
+
+def test_one_caller_at_a_time_is_a_batch_of_one(decision_log: SQLiteDecisionLog) -> None:
+    """What a sync worker does: the writer passes each decision straight through."""
+    slow = SlowLog(decision_log, delay=0)
+    writer = GroupCommitWriter(slow)
+    for i in range(5):
+        writer.append(new_decision(client=f"s{i}"))
+    assert slow.batch_sizes == [1] * 5
+    assert writer.stats() == {"batches": 5, "decisions": 5}
+
+
+def test_max_batch_bounds_a_commit(decision_log: SQLiteDecisionLog) -> None:
+    slow = SlowLog(decision_log)
+    results = _run_threads(GroupCommitWriter(slow, max_batch=3), 12)
+    assert all(isinstance(r, tuple) for r in results)
+    assert max(slow.batch_sizes) <= 3 and sum(slow.batch_sizes) == 12
+
+
+def test_log_unavailable_fails_every_waiter_of_the_batch() -> None:
+    failing = RaisingLog(LogUnavailable)
+    results = _run_threads(GroupCommitWriter(failing), 10)
+    assert all(isinstance(r, LogUnavailable) for r in results), results
+    assert failing.calls < 10  # failed as batches, not retried one by one
+
+
+def test_an_unexpected_error_is_not_retried_item_by_item() -> None:
+    failing = RaisingLog(RuntimeError)
+    results = _run_threads(GroupCommitWriter(failing), 10)
+    assert all(isinstance(r, RuntimeError) for r in results), results
+    assert failing.calls < 10
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_writer_lets_an_interrupt_through_once(interrupt: type[BaseException]) -> None:
+    """The leader's thread gets its interrupt back, unretried; queued waiters learn that
+    nothing was committed (LogUnavailable), none is left waiting."""
+    failing = RaisingLog(interrupt)
+    writer = GroupCommitWriter(failing)
+    with pytest.raises(interrupt):
+        writer.append(new_decision())
+    assert failing.calls == 1
+    caught: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            writer.append(new_decision())
+        except BaseException as exc:  # the interrupt itself, in the leading thread
+            caught.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(FINISHES_WITHIN_S)
+    assert not any(t.is_alive() for t in threads)
+    assert len(caught) == 6
+    assert all(isinstance(e, interrupt | LogUnavailable) for e in caught), caught
+    # One interrupt per commit attempt, in the thread that led it: nothing retried.
+    assert sum(isinstance(e, interrupt) for e in caught) == failing.calls - 1
 
 
 def test_concurrent_threads_write_one_unbroken_chain(decision_log: SQLiteDecisionLog) -> None:

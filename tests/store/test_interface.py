@@ -15,12 +15,14 @@ from referral_api.store import interface, open_store
 from referral_api.store.sqlite import SQLiteStore
 from referral_api.store.sqlite.keys import SQLiteKeyStore
 from referral_api.store.sqlite.log import SQLiteDecisionLog
+from referral_api.store.sqlite.writer import GroupCommitWriter
 
 #: (protocol, implementation) pairs; a new backend adds its classes here.
 IMPLEMENTATIONS = [
     (interface.Store, SQLiteStore),
     (interface.DecisionLog, SQLiteDecisionLog),
     (interface.KeyStore, SQLiteKeyStore),
+    (interface.DecisionWriter, GroupCommitWriter),
     (interface.DecisionWriter, SQLiteDecisionLog),
 ]
 

@@ -1,8 +1,9 @@
 """The SQLite backend: one database file holds the log, its sibling chains and the keys.
 
 :class:`SQLiteStore` bundles what :func:`referral_api.store.open_store` hands to the app: the
-log (:mod:`.log`, audit reads in :mod:`.queries`; its appends queue on the write lock of
-:mod:`.writer`) and the key store (:mod:`.keys`); :mod:`.migrations` creates and evolves the schema.
+log (:mod:`.log`, audit reads in :mod:`.queries`; its appends hold the write lock of
+:mod:`.writer`), the group-commit writer (:mod:`.writer`) and the key store (:mod:`.keys`);
+:mod:`.migrations` creates and evolves the schema.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from referral_api.store.sqlite.db import connect
 from referral_api.store.sqlite.keys import SQLiteKeyStore
 from referral_api.store.sqlite.log import SQLiteDecisionLog, utc_now
 from referral_api.store.sqlite.migrations import migrate
+from referral_api.store.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SQLiteDecisionLog", "SQLiteKeyStore", "SQLiteStore"]
 
@@ -33,6 +35,9 @@ class SQLiteStore:
     ) -> None:
         self.path = Path(path)
         self._log = SQLiteDecisionLog(self.path, query_timeout_ms=query_timeout_ms, clock=clock)
+        # Decisions go through the group-commit writer (it batches only with threaded
+        # workers); reads use the log directly.
+        self._writer = GroupCommitWriter(self._log)
         self._keys = SQLiteKeyStore(self._log)
 
     @property
@@ -41,10 +46,9 @@ class SQLiteStore:
         return self._log
 
     @property
-    def writer(self) -> SQLiteDecisionLog:
-        """What decisions are appended through: the log itself (its appends hold the
-        cross-process write lock around the transaction, see :mod:`.writer`)."""
-        return self._log
+    def writer(self) -> GroupCommitWriter:
+        """The group-commit writer decisions are appended through."""
+        return self._writer
 
     @property
     def keys(self) -> SQLiteKeyStore:
