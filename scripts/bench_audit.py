@@ -93,7 +93,8 @@ def _timed(fn, runs: int) -> tuple[float, float]:
     return statistics.median(times), max(times)
 
 
-def bench_http(path: Path, *, all_stats: bool = False, verify: bool = True) -> None:
+def bench_http(path: Path, *, all_stats: bool = False, verify: bool = True,
+               stats: bool = True) -> None:
     """Page, stats and verify timings through the API."""
     import referral_api.api.audit  # noqa: F401  (registers the routes before create_app)
     from referral_api import create_app
@@ -123,7 +124,7 @@ def bench_http(path: Path, *, all_stats: bool = False, verify: bool = True) -> N
 
     print("\nstats, ms: cold-ish (file evicted from the OS cache) | warm median / worst of 3")
     slowest = (0.0, "")
-    for query in ALL_STATS_QUERIES if all_stats else STATS_QUERIES:
+    for query in (ALL_STATS_QUERIES if all_stats else STATS_QUERIES) if stats else []:
         url = f"/v1/decisions/stats?{query}"
         drop_from_os_cache(path)
         cold, _ = _timed(lambda url=url: get(url), 1)
@@ -243,6 +244,7 @@ def main() -> None:
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-export", action="store_true")
     parser.add_argument("--skip-verify", action="store_true")
+    parser.add_argument("--skip-stats", action="store_true")
     parser.add_argument("--all-stats", action="store_true",
                         help="every group_by field alone and every pair (55 shapes)")
     parser.add_argument("--append", action="store_true",
@@ -260,7 +262,8 @@ def main() -> None:
     if not args.database.exists():
         raise SystemExit(f"{args.database} does not exist: run scripts/generate_log.py first")
     if not args.skip_http:
-        bench_http(args.database, all_stats=args.all_stats, verify=not args.skip_verify)
+        bench_http(args.database, all_stats=args.all_stats, verify=not args.skip_verify,
+                   stats=not args.skip_stats)
     if not args.skip_export:
         bench_export(args.database, args.export_count)
 

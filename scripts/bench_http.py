@@ -313,11 +313,15 @@ def bench(args: argparse.Namespace, worker_args: list[str], label: str,
             drive(echo_server, args.warmup)
         if ceiling_server:
             drive(ceiling_server, args.warmup)
-        for _ in range(args.rounds):
+        for round_no in range(args.rounds):
             if echo_server:
                 echo_results.append(drive(echo_server, args.duration))
+            # The baseline goes first in every other round, so neither side always follows
+            # the echo (a position effect on a loaded machine).
+            if base_server and round_no % 2:
+                base_results.append(drive_base(base_server, args.duration))
             app_results.append(drive(app_server, args.duration))
-            if base_server:
+            if base_server and not round_no % 2:
                 base_results.append(drive_base(base_server, args.duration))
             if ceiling_server:
                 ceiling_results.append(drive(ceiling_server, args.duration))
