@@ -22,7 +22,7 @@ from referral_api.store.interface import KeyStore
 from referral_api.store.sqlite.db import connect
 from referral_api.store.sqlite.log import SQLiteDecisionLog
 from referral_api.store.sqlite.migrations import migrate
-from tests.factories import FakeClock, auth, build_app
+from tests.factories import BEFORE_2026_2_0, FakeClock, auth, build_app
 
 SHARED = PROJECT_ROOT.parent / "shared"
 
@@ -92,6 +92,12 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
 def app(make_app: Callable[..., Flask]) -> Flask:
     """The service on a temporary database with the real rules."""
     return make_app()
+
+
+@pytest.fixture
+def app_2026_1_0(make_app: Callable[..., Flask]) -> Flask:
+    """The service with its decision clock pinned before 2026-12-01: 2026.1.0 is in force."""
+    return make_app(EVALUATION_TIME=BEFORE_2026_2_0)
 
 
 @pytest.fixture

@@ -19,6 +19,10 @@ from referral_api.store.sqlite.db import connect
 from referral_api.store.sqlite.migrations import migrate
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+#: A time when rule set 2026.1.0 is in force (2026.2.0 takes effect on 2026-12-01). Tests of
+#: 2026.1.0 behaviour pin the decision clock to it: ``make_app(EVALUATION_TIME=
+#: BEFORE_2026_2_0)`` or the ``app_2026_1_0`` fixture.
+BEFORE_2026_2_0 = "2026-11-30T12:00:00Z"
 #: Where a fake clock starts: a fixed instant on this project's "today".
 CLOCK_START = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -29,6 +33,7 @@ def build_app(directory: Path, **overrides: Any) -> Flask:
     Prefer the ``make_app`` fixture (it closes the app's connections); this is for fixtures of
     a wider scope.
     """
+    directory.mkdir(parents=True, exist_ok=True)
     database = directory / "decisions.sqlite"
     db = connect(database)
     migrate(db)

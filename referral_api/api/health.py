@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Response, current_app
 
 from ..context import services
@@ -24,7 +22,7 @@ def readyz() -> Response:
     health = svc.log.health()
     checks = dict(health.checks)
     try:
-        in_force = svc.registry.in_force(datetime.now(UTC)).version
+        in_force = svc.registry.in_force(svc.settings.clock()).version
         checks["rulesets"] = f"{len(svc.registry.versions())} loaded"
     except LookupError:
         in_force = None

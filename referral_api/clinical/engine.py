@@ -17,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from referral_api.clinical import safety
+from referral_api.clinical import combine, safety
 from referral_api.clinical.model import URGENCY_RANK, RegionRules, RuleSet
 from referral_api.clinical.vocabulary import Vocabulary
 from referral_api.enums import RATING_WORDS
 
-ENGINE_VERSION = "1.0.0"
+#: 1.1.0 adds rule language 2 (2026.2.0); language-1 answers are unchanged from 1.0.0
+#: (tests/engine/test_replay_2026_1_0_log.py).
+ENGINE_VERSION = "1.1.0"
 
 UA = "usually_appropriate"
 MBA = "may_be_appropriate"
@@ -159,15 +161,24 @@ def region_has_fact(rules: RegionRules, name: str) -> bool:
 def evaluate(
     request: Mapping[str, Any],
     ruleset: RuleSet,
-    vocabulary: Vocabulary,
+    vocabulary: Vocabulary | None = None,
     *,
     counterfactuals: bool = True,
+    placeholders: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a validated request against one rule-set version; see api-v1.md for the shape.
 
     The request has its defaults applied (web layer). Order and duplicates in `findings` and
-    `contraindications` do not matter.
+    `contraindications` do not matter. The version's own vocabulary is used when it has one
+    (`vocabulary` is the fallback for versions that share the v1 file). Rule language 2
+    (2026.2.0 and later) is evaluated by :mod:`combine`; `placeholders` fill its patient texts.
     """
+    vocabulary = ruleset.vocabulary or vocabulary
+    if vocabulary is None:
+        raise ValueError(f"rule set {ruleset.version} has no vocabulary")
+    if ruleset.language >= 2:
+        return combine.evaluate(request, ruleset, vocabulary, counterfactuals=counterfactuals,
+                                placeholders=placeholders)
     region = request["region"]
     rules = ruleset.regions.get(region)
     if rules is None:

@@ -25,7 +25,8 @@ def open_store(settings: Settings) -> Store:
     A further backend is added here, chosen by the form of ``settings.database`` (e.g. a
     ``postgresql://`` URL), and imported only when chosen.
     """
-    # ``CLOCK`` (tests only, through ``create_app(test_config)``): the time the chains record.
-    clock = settings.extra.get("CLOCK") or utc_now
+    # ``STORE_CLOCK`` (tests only, through ``create_app(test_config)``): the times the chains
+    # record. Not the decision clock (``EVALUATION_TIME``, which picks the rule set in force).
+    clock = settings.extra.get("STORE_CLOCK") or utc_now
     return SQLiteStore(settings.database, query_timeout_ms=query_timeout_ms(settings),
                        clock=clock)

@@ -110,8 +110,9 @@ class UnknownDecision(KeyError):
 class NewDecision:
     """A decision to append. ``output`` is the engine result (the response body fields).
 
-    ``region``, ``appropriateness``, ``urgency`` and ``scenario`` are stored as indexed columns
-    for the audit filters; the decision path sets them from ``output``.
+    The store derives the indexed columns the audit filters use (``region``,
+    ``appropriateness``, ``urgency``, ``scenario``) from ``output`` (``region`` from ``input``
+    when the output lacks it; the scenario id by :func:`referral_api.store.records.scenario_id`).
     """
 
     channel: str

@@ -176,14 +176,16 @@ def audit_index() -> Any:
     log = services().log
     if parsed.valid:
         try:
-            items, next_cursor = log.query(dict(parsed.filters), limit=PAGE_SIZE, cursor=cursor)
+            try:
+                items, next_cursor = log.query(dict(parsed.filters), limit=PAGE_SIZE,
+                                               cursor=cursor)
+            except ValueError:
+                # An unreadable cursor (edited or from another filter): back to page one.
+                parsed.errors["cursor"] = ("That page link is no longer valid; showing the "
+                                           "first page.")
+                cursor = None
+                items, next_cursor = log.query(dict(parsed.filters), limit=PAGE_SIZE)
             chart_data = _charts(parsed.filters)
-        except ValueError:
-            # An unreadable cursor (edited or from another filter): start again at page one.
-            parsed.errors["cursor"] = "That page link is no longer valid; showing the first page."
-            items, next_cursor = log.query(dict(parsed.filters), limit=PAGE_SIZE, cursor=None)
-            chart_data = _charts(parsed.filters)
-            cursor = None
         except QueryTimeout as exc:
             return error_page(503, f"The search ran longer than {exc.timeout_ms} ms and was "
                                    "stopped so that it cannot slow down decisions. Narrow it: "

@@ -15,7 +15,7 @@ import referral_api.api.audit  # noqa: F401
 from referral_api.clinical import engine
 from referral_api.store.interface import NewDecision
 from tests.audit.fixtures.draft_ruleset import make_draft_rules
-from tests.factories import FakeClock, lumbar_request
+from tests.factories import BEFORE_2026_2_0, FakeClock, lumbar_request
 
 CAUDA = {"findings": ["urinary_retention"]}
 
@@ -23,7 +23,7 @@ CAUDA = {"findings": ["urinary_retention"]}
 @pytest.fixture
 def app(make_app: Callable[..., Any], clock: FakeClock) -> Any:
     """The service on a temporary database; its log records ``clock``'s time."""
-    return make_app(CLOCK=clock)
+    return make_app(STORE_CLOCK=clock)
 
 
 @pytest.fixture
@@ -93,14 +93,14 @@ def bulk_append(svc: Any) -> Callable[..., None]:
 
 @pytest.fixture
 def draft_rules(tmp_path: Path) -> Path:
-    """A copy of rules/ with the draft version 2026.2.0 added."""
+    """A copy of rules/ with the draft version 2026.9.0 added."""
     return make_draft_rules(tmp_path / "rules")
 
 
 @pytest.fixture
 def draft_app(make_app: Callable[..., Any], draft_rules: Path) -> Any:
-    """The service with the draft version loaded (and 2026.1.0 in force)."""
-    return make_app(RULES_DIR=str(draft_rules))
+    """The service with the draft version loaded and its clock pinned: 2026.1.0 in force."""
+    return make_app(RULES_DIR=str(draft_rules), EVALUATION_TIME=BEFORE_2026_2_0)
 
 
 @pytest.fixture

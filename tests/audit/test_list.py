@@ -44,7 +44,7 @@ def test_newest_first_with_full_records(client, auditor_headers, varied) -> None
      lambda r: r["appropriateness"] == "usually_appropriate"),
     ("urgency", "emergent", lambda r: r["urgency"] == "emergent"),
     ("scenario", "lumbar.cauda_equina", lambda r: r["scenario"]["id"] == "lumbar.cauda_equina"),
-    ("ruleset_version", "2026.1.0", lambda r: True),
+    ("ruleset_version", "2026.2.0", lambda r: True),
     ("ruleset_version", "1999.1.0", lambda r: False),
     ("channel", "cds-hooks", lambda r: r["channel"] == "cds-hooks"),
     ("channel", "form", lambda r: r["channel"] == "form"),
@@ -164,6 +164,7 @@ def test_cursor_is_bound_to_its_filters(client, auditor_headers, varied) -> None
     assert "cursor" in response.get_json()["errors"]
 
 
+@pytest.mark.slow
 def test_pagination_under_concurrent_inserts(
     app, client, svc, auditor_headers, bulk_append,
 ) -> None:

@@ -17,6 +17,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from referral_api.config import PROJECT_ROOT
+from referral_api.enums import ROLES
 from tests.browser.live import LiveServer
 from tests.factories import build_app
 
@@ -57,7 +58,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     app = build_app(tmp_path_factory.mktemp("browser-db"))
     store = app.extensions["referral_api"].keys
     keys = {role: store.create([role], f"browser-{role}")[1]
-            for role in ("evaluator", "clinician", "auditor", "admin")}
+            for role in ROLES}
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()

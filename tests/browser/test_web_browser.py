@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from referral_api.store.interface import NewFeedback
 from tests.browser.live import LiveServer, sign_in
 
 pytestmark = pytest.mark.browser
@@ -133,7 +134,7 @@ def test_audit_table_chart_and_detail(page: Any, live_server: LiveServer,
                                            "symptom_duration_weeks": 2, "findings": findings})
         record, _ = svc.decisions.decide(request, channel="api", client="seed-client")
         seeded.append(record)
-    svc.log.append_feedback(seeded[1]["decision_id"], {"outcome": "overridden"}, "seed-client")
+    svc.log.append_feedback(seeded[1]["decision_id"], NewFeedback("overridden"), "seed-client")
 
     sign_in(page, live_server, "auditor")
     assert page.url.endswith("/audit")

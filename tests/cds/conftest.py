@@ -10,7 +10,16 @@ from typing import Any
 import jwt
 import pytest
 
+from referral_api.clinical.vocabulary import Vocabulary, load_vocabulary
+from referral_api.config import PROJECT_ROOT
 from tests.cds.builders import EHR_ORIGIN, EXAMPLE_ISSUER, PUBLIC_URL, conformance
+
+
+@pytest.fixture(scope="session")
+def vocabulary_v2() -> Vocabulary:
+    """The vocabulary of rule set 2026.2.0 (format 2: exclusions, windows, red flags)."""
+    return load_vocabulary(PROJECT_ROOT / "rules" / "spine-imaging" / "2026.2.0" /
+                           "vocabulary.yaml")
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +49,28 @@ def build_cds_app(make_app: Callable[..., Any]) -> Callable[..., Any]:
     return build
 
 
+#: An instant when 2026.1.0 is in force (the day before 2026.2.0's effective_from).
+V1_TIME = "2026-11-30T12:00:00+00:00"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "ruleset_2026_1_0: evaluate under rule set 2026.1.0 (the decision clock is "
+        "pinned to 2026-11-30), for tests about its behaviour")
+
+
 @pytest.fixture
-def cds_app(build_cds_app: Callable[..., Any], clients_file: Path) -> Any:
-    """Public URL, CORS origin and the spec's example issuer configured."""
+def cds_app(request: pytest.FixtureRequest, build_cds_app: Callable[..., Any],
+            clients_file: Path) -> Any:
+    """Public URL, CORS origin and the spec's example issuer configured.
+
+    The decision clock is the real one (the version in force today), unless the test is marked
+    ``ruleset_2026_1_0``.
+    """
+    pinned = ({"EVALUATION_TIME": V1_TIME}
+              if request.node.get_closest_marker("ruleset_2026_1_0") else {})
     return build_cds_app(PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients_file),
-                         CORS_ORIGINS=[EHR_ORIGIN])
+                         CORS_ORIGINS=[EHR_ORIGIN], **pinned)
 
 
 @pytest.fixture

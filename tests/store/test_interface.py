@@ -74,6 +74,7 @@ def test_open_store_builds_the_sqlite_store_lazily(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.slow  # a whole mypy run (~5 s alone)
 def test_the_type_checker_refuses_a_backend_missing_a_method(tmp_path: Path) -> None:
     """What ``make test`` relies on: a missing method is a type error, not a runtime one."""
     module = tmp_path / "incomplete_backend.py"

@@ -9,6 +9,7 @@ the stored hash cannot be brute-forced, and verification stays cheap on every re
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -17,7 +18,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import sqlite_utils
@@ -70,6 +71,15 @@ class SQLiteKeyStore:
     def _db(self) -> sqlite_utils.Database:
         return self._connections.get()
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _unavailable_on_error(what: str) -> Iterator[None]:
+        """SQLite errors as :class:`LogUnavailable` (the interface's error: 503, not 500)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise LogUnavailable(f"the key store {what}: {type(exc).__name__}") from exc
+
     def create(self, roles: Sequence[str], label: str) -> tuple[ApiKey, str]:
         """Store a new key; return it with its plaintext token (shown once, never stored)."""
         roles = tuple(dict.fromkeys(roles))  # de-duplicate, keep order
@@ -81,8 +91,7 @@ class SQLiteKeyStore:
         if not label or not label.strip():
             raise ValueError("a key needs a label")
         secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode("ascii")
-        db = self._db()
-        with write_transaction(db):
+        with self._unavailable_on_error("cannot be written"), write_transaction(db := self._db()):
             while True:
                 key_id = secrets.token_hex(6)
                 taken = db.conn.execute(
@@ -164,14 +173,16 @@ class SQLiteKeyStore:
 
     def list_keys(self) -> list[ApiKey]:
         """Every key, oldest first, revoked ones included."""
-        cursor = self._db().conn.execute("SELECT * FROM api_keys ORDER BY created_at, key_id")
-        keys = [d[0] for d in cursor.description]
-        return [_api_key(dict(zip(keys, row, strict=True))) for row in cursor.fetchall()]
+        with self._unavailable_on_error("cannot be read"):
+            cursor = self._db().conn.execute(
+                "SELECT * FROM api_keys ORDER BY created_at, key_id")
+            keys = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return [_api_key(dict(zip(keys, row, strict=True))) for row in rows]
 
     def revoke(self, key_id: str) -> bool:
         """Revoke a key; False when unknown or already revoked."""
-        db = self._db()
-        with write_transaction(db):
+        with self._unavailable_on_error("cannot be written"), write_transaction(db := self._db()):
             cursor = db.conn.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
                 [utc_timestamp(), key_id],
