@@ -28,6 +28,11 @@ CREATE TABLE api_keys (
     revoked_at    TEXT
 );
 
+CREATE TABLE auth_failures (
+    client TEXT NOT NULL,
+    at     REAL NOT NULL
+);
+
 CREATE TABLE decisions (
     seq                INTEGER PRIMARY KEY,
     decision_id        TEXT NOT NULL UNIQUE,
@@ -92,8 +97,19 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 );
 
+CREATE TABLE secret_keys (
+    key_id     TEXT PRIMARY KEY,
+    check_hmac TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    retired_at TEXT
+);
+
 CREATE UNIQUE INDEX "idx__sqlite_migrations_migration_set_name"
     ON "_sqlite_migrations" ("migration_set", "name");
+
+CREATE INDEX auth_failures_at ON auth_failures (at);
+
+CREATE INDEX auth_failures_client ON auth_failures (client, at);
 
 CREATE UNIQUE INDEX decisions_order ON decisions (hook_instance, order_ref)
     WHERE hook_instance IS NOT NULL AND order_ref IS NOT NULL;

@@ -12,7 +12,9 @@ from referral_api.decide import DecisionService
 from referral_api.store.interface import DecisionLog, KeyStore, Store
 
 from .config import Settings
+from .metrics import Metrics
 from .schemas import RequestLoader
+from .throttle import FailureLimiter
 
 EXTENSION = "referral_api"
 
@@ -31,6 +33,8 @@ class Services:
     request_schema: RequestLoader
     patient_key: bytes
     session_key: bytes
+    metrics: Metrics
+    limiter: FailureLimiter
 
 
 def services() -> Services:

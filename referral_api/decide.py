@@ -15,7 +15,7 @@ from typing import Any
 
 from referral_api.clinical import engine
 from referral_api.clinical.versions import RuleRegistry
-from referral_api.secret_key import patient_hash
+from referral_api.secret_key import PatientHasher
 from referral_api.store.canonical import canonical_json
 from referral_api.store.interface import DecisionWriter, NewDecision
 
@@ -37,19 +37,26 @@ class NoRulesetInForce(LookupError):
 class DecisionService:
     """Runs the engine under the rule set in force and appends the result to the log."""
 
-    def __init__(self, registry: RuleRegistry, log: DecisionWriter, patient_key: bytes, *,
+    def __init__(self, registry: RuleRegistry, log: DecisionWriter,
+                 patient_key: bytes | PatientHasher, *,
                  clock: Callable[[], datetime] | None = None,
                  placeholders: Mapping[str, str] | None = None) -> None:
         self.registry = registry
         self.log = log
-        self._patient_key = patient_key
+        self._hasher = (patient_key if isinstance(patient_key, PatientHasher)
+                        else PatientHasher.single(patient_key))
         #: The decision clock (the rule set in force is chosen by it); tests pin it.
         self.clock = clock or (lambda: datetime.now(UTC))
         self.placeholders = dict(placeholders or {})
 
     def patient_hash(self, reference: str) -> str:
-        """The keyed hash under which a patient reference is stored and searched."""
-        return patient_hash(self._patient_key, reference)
+        """The keyed hash under which a patient reference is stored (current secret key)."""
+        return self._hasher.hash(reference)
+
+    def patient_hash_filter(self, reference: str) -> str | list[str]:
+        """What a patient search matches: the reference's hash under every secret key,
+        current and retired (one string while there has been no rotation)."""
+        return self._hasher.search_value(reference)
 
     def evaluate(self, request: Mapping[str, Any], at: datetime | None = None) -> dict[str, Any]:
         """Engine output for ``request`` under the version in force at ``at`` (no logging)."""

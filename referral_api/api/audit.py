@@ -117,7 +117,7 @@ def list_decisions() -> Response:
     """Decision records, newest first, filtered, in keyset-paginated pages."""
     svc = services()
     args = _query_args(_list_schema)
-    filters = storage_filters(args, svc.decisions.patient_hash)
+    filters = storage_filters(args, svc.decisions.patient_hash_filter)
     cursor = args.get("cursor")
     items, next_cursor = _cursor_checked(svc.log.query, filters, args["limit"], cursor)
     _record("list_decisions", {"filters": filters, "limit": args["limit"],
@@ -133,7 +133,7 @@ def export_decisions() -> Response:
     svc = services()
     args = _query_args(_export_schema)
     fmt = args["format"]
-    filters = storage_filters(args, svc.decisions.patient_hash)
+    filters = storage_filters(args, svc.decisions.patient_hash_filter)
     records = svc.log.iter_records(filters)
     # Read the first chunk now: a log that cannot be read is a 503, not a truncated 200.
     first = list(itertools.islice(records, 1))
@@ -151,7 +151,7 @@ def decision_stats() -> Response:
     """Counts and override rates grouped by the requested fields."""
     svc = services()
     args = _query_args(_stats_schema)
-    filters = storage_filters(args, svc.decisions.patient_hash)
+    filters = storage_filters(args, svc.decisions.patient_hash_filter)
     group_by = args["group_by"]
     result = svc.log.stats(filters, group_by)
     _record("decision_stats", {"filters": filters, "group_by": group_by,

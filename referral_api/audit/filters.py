@@ -175,8 +175,9 @@ def parse_args(schema: Schema, args: Any) -> dict[str, Any]:
 
 
 def storage_filters(loaded: Mapping[str, Any],
-                    patient_hash: Callable[[str], str]) -> dict[str, Any]:
-    """The store's ``filters`` from loaded parameters: only filters, ``patient`` hashed."""
+                    patient_hash: Callable[[str], str | list[str]]) -> dict[str, Any]:
+    """The store's ``filters`` from loaded parameters: only filters, ``patient`` hashed
+    (under every secret key after a rotation: then a list of hashes, any of which matches)."""
     filters = {name: loaded[name] for name in QUERY_FILTERS
                if name in loaded and name != "patient"}
     if "patient" in loaded:

@@ -27,9 +27,7 @@ from ..auth import (
     authenticate_api_key,
     authorize,
     bearer_token,
-    check_not_throttled,
-    record_auth_failure,
-    unauthorized,
+    refuse,
 )
 from ..clinical.vocabulary import Vocabulary
 from ..context import services
@@ -187,20 +185,23 @@ def _audience() -> str:
 
 
 def authenticate() -> Principal:
-    """An evaluator API key or a registered client's JWT; 401 (or 403) otherwise."""
-    check_not_throttled()
+    """An evaluator API key or a registered client's JWT; 401 (or 403) otherwise.
+
+    Only a refused credential is counted towards the throttle (429), never a valid one.
+    """
     token = bearer_token() or ""
     if token and looks_like_jwt(token):
         clients = _state().clients
         if clients is None:
-            record_auth_failure()
-            raise unauthorized("Client JWTs are not accepted: no CDS client is registered.")
+            raise refuse("jwt_refused", "jwt",
+                         "Client JWTs are not accepted: no CDS client is registered.",
+                         detail="no CDS client is registered")
         try:
             verified = clients.verify(token, audience=_audience(),
                                       seen_jti=services().log.seen_jti)
         except ClientAuthError as exc:
-            record_auth_failure()
-            raise unauthorized(f"The client token was refused: {exc}.") from None
+            raise refuse("jwt_refused", "jwt", f"The client token was refused: {exc}.",
+                         detail=str(exc)) from None
         principal = Principal(kind="jwt", label=verified.issuer, roles=frozenset({ROLE}))
         g.principal = principal
         return principal

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from referral_api.clinical.vocabulary import Vocabulary
 from referral_api.enums import RATING_WORDS
+from referral_api.presentation import headline
 
 from .fhir import CPT_SYSTEM, LOINC_SYSTEM
 
@@ -337,6 +338,10 @@ def detail(record: Mapping[str, Any], vocabulary: Vocabulary, link: str | None =
     lines.append(
         f"**{_VERDICT.get(record['appropriateness'], '?').capitalize()}**: "
         f"{_label(vocabulary, requested)}. Urgency: {urgency}.")
+    # The headline the result page, the handout and the audit detail show (one computation,
+    # referral_api.presentation); the summary keeps the contract's study + verdict wording.
+    top = headline(record, vocabulary, record.get("input"))
+    lines.append(f"\n**{'On recorded data only: ' if first else ''}{top.text}**")
     if scenario.get("title"):
         lines.append(f"\nScenario: {scenario['title']} (`{scenario.get('id', '')}`).")
     reasons = record.get("reasons") or ()
@@ -357,7 +362,7 @@ def detail(record: Mapping[str, Any], vocabulary: Vocabulary, link: str | None =
             str(record.get("urgency")), "specialist (paediatric) assessment")
         lines.append(f"\n**Recommended**: no study is listed by these criteria; {timing}.")
     else:
-        lines.append("\n**Recommended**: no imaging now; conservative care and reassessment.")
+        lines.append("\n**Recommended studies**: none listed (see above).")
     alerts = (record.get("safety") or {}).get("alerts") or ()
     if alerts:
         lines.append(f"\n**Safety** ({record['safety'].get('status')})")
@@ -456,6 +461,13 @@ def build_card(
         "url": link,
         "type": "absolute",
     }]
+    # The patient handout once the answer stands; not while red flags await confirmation
+    # (the confirming form decision has its own handout).
+    if record.get("patient_information") and rfna_case(record, vocabulary) is None:
+        card["links"].append({"label": "Patient handout",
+                              "url": f"{base_url.rstrip('/')}/decisions/"
+                                     f"{record['decision_id']}/patient",
+                              "type": "absolute"})
     return compact(card)
 
 

@@ -21,7 +21,21 @@ def _settings() -> Settings:
     return load_settings()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The command group; an unusable setting or secret is one line, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; a settings or secret-key error becomes a click error (exit 1)."""
+        from referral_api.config import SettingsError
+        from referral_api.secret_key import SecretKeyError
+
+        try:
+            return super().invoke(ctx)
+        except (SettingsError, SecretKeyError) as exc:  # their messages never hold a secret
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="referral-api")
 def main() -> None:
     """Spine-MRI referral decision support: set-up, keys, rules, decision log, server."""
@@ -35,18 +49,29 @@ def init_db(no_admin_key: bool) -> None:
     Idempotent. Run it before the server starts (the workers never create anything). When the
     database has no active admin key, a first one is created and printed once.
     """
-    from referral_api.secret_key import ensure_secret
-    from referral_api.store import open_store
+    from referral_api.secret_key import SecretKeyError, ensure_secret, load_keyring
+    from referral_api.store import maintenance, open_store
 
     settings = _settings()
     settings.db_dir.mkdir(parents=True, exist_ok=True)
-    ensure_secret(settings.db_dir, settings.secret_key)
+    try:
+        ensure_secret(settings.db_dir, settings.secret_key)
+        keyring = load_keyring(settings.db_dir, settings.secret_key)
+    except SecretKeyError as exc:  # one clear line: never a traceback, never the secret
+        raise click.ClickException(str(exc)) from None
     store = open_store(settings)
+    tightened = maintenance.owner_only(store)
     applied = store.migrate()
     if applied:
         click.echo(f"database {store.describe()}: applied {', '.join(applied)}")
     else:
         click.echo(f"database {store.describe()}: up to date")
+    if tightened:
+        click.echo(f"made {', '.join(tightened)} readable by the owner only (0600)")
+    # The keyring must match the keys that made the stored patient hashes.
+    problems = maintenance.reconcile_keyring(store, keyring)
+    if problems:
+        raise click.ClickException("; ".join(problems))
     if no_admin_key:
         return
     keys = store.keys
@@ -164,6 +189,15 @@ from referral_api.cli.audit import export_command, replay_command  # noqa: E402
 
 decisions.add_command(export_command)
 main.add_command(replay_command)
+
+from referral_api.cli.backup import backup_command, restore_command  # noqa: E402
+
+main.add_command(backup_command)
+main.add_command(restore_command)
+
+from referral_api.cli.secret import secret_group  # noqa: E402
+
+main.add_command(secret_group)
 
 if __name__ == "__main__":
     main()

@@ -7,7 +7,7 @@ SQLite (:mod:`.sqlite`). Nothing is connected until first use (after gunicorn fo
 from __future__ import annotations
 
 from referral_api.config import Settings
-from referral_api.store.interface import DEFAULT_QUERY_TIMEOUT_MS, Store
+from referral_api.store.interface import Store
 from referral_api.store.sqlite import SQLiteStore
 from referral_api.store.sqlite.log import utc_now
 
@@ -15,8 +15,8 @@ __all__ = ["open_store", "query_timeout_ms"]
 
 
 def query_timeout_ms(settings: Settings) -> int:
-    """The audit reads' time limit: ``AUDIT_QUERY_TIMEOUT_MS`` or the default (3 s)."""
-    return int(settings.extra.get("AUDIT_QUERY_TIMEOUT_MS", DEFAULT_QUERY_TIMEOUT_MS))
+    """The audit reads' time limit: ``REFERRAL_API_AUDIT_QUERY_TIMEOUT_MS`` (default 3 s)."""
+    return settings.audit_query_timeout_ms
 
 
 def open_store(settings: Settings) -> Store:

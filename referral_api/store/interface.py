@@ -24,6 +24,7 @@ Semantics every implementation keeps (the shared test suites check them):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -34,9 +35,11 @@ __all__ = [
     "FILTERS",
     "GROUP_FIELDS",
     "IDEMPOTENCY_HOURS",
+    "KEY_REFUSAL_REASONS",
     "MAX_LIMIT",
     "ApiKey",
     "AuditReader",
+    "AuthFailureCounter",
     "ChainWriter",
     "DecisionLog",
     "DecisionWriter",
@@ -50,6 +53,7 @@ __all__ = [
     "StoreHealth",
     "TokenReplayStore",
     "UnknownDecision",
+    "key_id_of",
 ]
 
 #: An idempotency key returns its decision for this long.
@@ -151,6 +155,17 @@ class NewFeedback:
     override_reason: Any = None
     accepted_suggestions: Any = None
     outcome_timestamp: str | None = None
+
+
+#: Why :meth:`KeyStore.identify` refused a token (none names a secret).
+KEY_REFUSAL_REASONS = ("malformed_key", "unknown_key", "wrong_secret", "revoked_key")
+_TOKEN_KEY_ID = re.compile(r"rk_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
+
+
+def key_id_of(token: str) -> str | None:
+    """The key id of a well-formed ``rk_<key_id>_<secret>`` token (ids are not secret)."""
+    match = _TOKEN_KEY_ID.fullmatch(token) if isinstance(token, str) else None
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)
@@ -297,6 +312,11 @@ class KeyStore(Protocol):
         store cannot be read (a fault is not a bad credential)."""
         ...
 
+    def identify(self, token: str) -> tuple[ApiKey | None, str | None]:
+        """Like :meth:`verify`, with the reason of a refusal: ``(key, None)`` or ``(None,
+        reason)``, reason one of :data:`KEY_REFUSAL_REASONS` (for security logs, metrics)."""
+        ...
+
     def active(self, key_id: str) -> ApiKey | None:
         """The key with this id when it exists and is not revoked."""
         ...
@@ -311,6 +331,19 @@ class KeyStore(Protocol):
 
     def count(self, role: str | None = None, include_revoked: bool = False) -> int:
         """Number of keys (holding ``role``, when given)."""
+        ...
+
+
+class AuthFailureCounter(Protocol):
+    """Failed authentications per client address, shared by every worker (and host) that
+    serves the API: the storage of the throttle (:mod:`referral_api.throttle`)."""
+
+    def register_failure(self, client: str, now: float, window_s: float,
+                         limit: int) -> int | None:
+        """Atomically: if ``client`` has fewer than ``limit`` failures in ``(now - window_s,
+        now]`` (epoch seconds), record one at ``now`` and return None; else record nothing
+        and return the whole seconds (at least 1) until the oldest of them leaves the window.
+        Raises :class:`LogUnavailable` (or the driver's error) when the store is down."""
         ...
 
 
@@ -334,6 +367,11 @@ class Store(Protocol):
     @property
     def keys(self) -> KeyStore:
         """The API keys."""
+        ...
+
+    @property
+    def auth_failures(self) -> AuthFailureCounter:
+        """The failed-authentication counters of the throttle."""
         ...
 
     def describe(self) -> str:

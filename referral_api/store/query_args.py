@@ -42,6 +42,11 @@ def normalize_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
             if value not in FEEDBACK_FILTERS:
                 raise ValueError(f"feedback must be one of {FEEDBACK_FILTERS}")
             normalized[name] = value
+        elif name == "patient_hash" and isinstance(value, list | tuple):
+            # Hashes of one reference under every secret key (after a rotation): any matches.
+            if not value or not all(isinstance(v, str) for v in value):
+                raise ValueError("patient_hash must be a string or a non-empty list of strings")
+            normalized[name] = list(value)
         else:
             if not isinstance(value, str):
                 raise ValueError(f"{name} must be a string")

@@ -31,8 +31,10 @@ from referral_api.web.filter_form import CHOICES, AuditFilters, parse_filters
 
 from ..context import services
 from . import bp, charts
+from .decision_view import build_view
 from .pages import error_page
 from .session_auth import AUDITOR, signed_in
+from .vocabularies import vocabulary_for
 from .wording import APPROPRIATENESS_WORDS
 
 PAGE_SIZE = 50
@@ -231,10 +233,12 @@ def audit_decision(decision_id: str) -> Any:
                           {"decision_id": decision_id, "found": record is not None})
     if record is None:
         abort(404)
+    vocabulary = vocabulary_for(record["ruleset"]["version"])
     return render_template(
         "web/audit/decision.html",
         record=record,
-        vocabulary=svc.vocabulary,
+        view=build_view(record, vocabulary, record.get("input")),
+        vocabulary=vocabulary,
         feedback_state=feedback_state(record),
         input_json=json.dumps(record.get("input"), indent=2, ensure_ascii=False),
         output_json=json.dumps(services().decisions.response_body(record), indent=2,

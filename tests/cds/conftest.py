@@ -101,9 +101,3 @@ def auditor(cds_keys: dict[str, dict[str, str]]) -> dict[str, str]:
     return cds_keys["auditor"]
 
 
-@pytest.fixture(autouse=True)
-def fresh_failure_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with no recorded auth failures (the limiter is per process)."""
-    from referral_api import auth
-
-    monkeypatch.setattr(auth, "limiter", auth.FailureLimiter())

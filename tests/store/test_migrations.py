@@ -29,8 +29,10 @@ EXPECTED_TABLES = {
     "meta",
     "_sqlite_migrations",
     "feedback_latest",
+    "auth_failures",
+    "secret_keys",
 }
-ALL_MIGRATIONS = ["0001_initial", "0002_audit_stats"]
+ALL_MIGRATIONS = ["0001_initial", "0002_audit_stats", "0003_operations"]
 
 
 def test_migrate_is_idempotent_and_records_the_version(tmp_path: Path) -> None:
@@ -42,9 +44,9 @@ def test_migrate_is_idempotent_and_records_the_version(tmp_path: Path) -> None:
     assert migrate(db) == []
     assert is_migrated(db)
     assert set(db.table_names()) >= EXPECTED_TABLES
-    assert schema_version(db) == 2
+    assert schema_version(db) == len(ALL_MIGRATIONS)
     meta = db.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    assert meta == ("2",)
+    assert meta == (str(len(ALL_MIGRATIONS)),)
     applied = db.conn.execute("SELECT migration_set, name FROM _sqlite_migrations").fetchall()
     assert applied == [("referral_api", name) for name in ALL_MIGRATIONS]
     assert not db.conn.in_transaction
@@ -155,7 +157,7 @@ def test_0002_upgrades_a_version_1_log_with_its_feedback(tmp_path: Path, new_dec
             "hash) VALUES (?, ?, ?, 'x', 'c', 'p', 'h')",
             [head + 1, decision_id, outcome],
         )
-    assert migrate(db) == ["0002_audit_stats"]
+    assert migrate(db) == ["0002_audit_stats", "0003_operations"]
     assert migrate(db) == []
     indexes = {r[0] for r in db.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert "decisions_stats" in indexes and "decisions_created_at" not in indexes

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from referral_api.store.interface import DEFAULT_QUERY_TIMEOUT_MS, Store
+from referral_api.store.sqlite.auth_failures import SQLiteAuthFailures
 from referral_api.store.sqlite.db import connect
 from referral_api.store.sqlite.keys import SQLiteKeyStore
 from referral_api.store.sqlite.log import SQLiteDecisionLog, utc_now
@@ -39,6 +40,7 @@ class SQLiteStore:
         # workers); reads use the log directly.
         self._writer = GroupCommitWriter(self._log)
         self._keys = SQLiteKeyStore(self._log)
+        self._auth_failures = SQLiteAuthFailures(self.path)
 
     @property
     def log(self) -> SQLiteDecisionLog:
@@ -54,6 +56,11 @@ class SQLiteStore:
     def keys(self) -> SQLiteKeyStore:
         """The API keys (sharing the log's connections)."""
         return self._keys
+
+    @property
+    def auth_failures(self) -> SQLiteAuthFailures:
+        """The throttle's failure counters (their own connection: no fsync per failure)."""
+        return self._auth_failures
 
     def describe(self) -> str:
         """The database file's path."""
@@ -75,6 +82,7 @@ class SQLiteStore:
     def close(self) -> None:
         """Close this thread's connection and this process's write-lock file."""
         self._log.close()
+        self._auth_failures.close()
 
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import sqlite_utils
@@ -32,6 +32,26 @@ TOKEN_PREFIX = "rk_"  # noqa: S105 - a format prefix, not a secret
 CACHE_TTL_SECONDS = 5.0
 _CACHE_MAX = 1024
 _TOKEN_RE = re.compile(r"rk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+
+
+def identify_token(token: str, row_of: Callable[[str], dict | None]
+                   ) -> tuple[ApiKey | None, str | None]:
+    """``(key, None)`` for a valid token, else ``(None, reason)``; ``row_of(key_id)`` reads
+    the stored ``api_keys`` row (any backend: the PostgreSQL key store uses this too)."""
+    if not isinstance(token, str):
+        return None, "malformed_key"
+    match = _TOKEN_RE.fullmatch(token)
+    if match is None:
+        return None, "malformed_key"
+    key_id, secret = match.groups()
+    row = row_of(key_id)
+    if row is None:
+        return None, "unknown_key"
+    if not hmac.compare_digest(_secret_hash(secret), row["secret_sha256"]):
+        return None, "wrong_secret"
+    if row["revoked_at"] is not None:
+        return None, "revoked_key"
+    return _api_key(row), None
 
 
 def _secret_hash(secret: str) -> str:
@@ -139,24 +159,20 @@ class SQLiteKeyStore:
         Raises :class:`~referral_api.store.sqlite.log.LogUnavailable` when the database cannot
         be read (the caller answers 503, not 401).
         """
-        if not isinstance(token, str):
-            return None
-        match = _TOKEN_RE.fullmatch(token)
-        if match is None:
-            return None
-        key_id, secret = match.groups()
+        return self.identify(token)[0]
+
+    def identify(self, token: str) -> tuple[ApiKey | None, str | None]:
+        """``(key, None)`` for a valid token, else ``(None, reason)``.
+
+        ``reason`` is one of :data:`~referral_api.store.interface.KEY_REFUSAL_REASONS` (for
+        security logs and metrics; it names no secret). A revoked key is named as such: its
+        use is worth an operator's attention.
+        """
         try:
-            row = self._row(key_id)
+            return identify_token(token, self._row)
         except sqlite3.Error as exc:
             # The app maps LogUnavailable to 503: a database fault is not a bad credential.
             raise LogUnavailable(f"the key store cannot be read: {type(exc).__name__}") from exc
-        if row is None:
-            return None
-        if not hmac.compare_digest(_secret_hash(secret), row["secret_sha256"]):
-            return None
-        if row["revoked_at"] is not None:
-            return None
-        return _api_key(row)
 
     def active(self, key_id: str) -> ApiKey | None:
         """The key with this id when it exists and is not revoked (cached like ``verify``).
@@ -202,4 +218,4 @@ class SQLiteKeyStore:
         )
 
 
-__all__ = ["SQLiteKeyStore"]
+__all__ = ["SQLiteKeyStore", "identify_token"]

@@ -89,9 +89,14 @@ def _where(filters: Mapping[str, Any], bounds: tuple[int, int]) -> tuple[str, li
     params: list[Any] = list(bounds)
     for name in EQUALITY_FILTERS:
         if name in filters:
+            value = filters[name]
             # Column names come from the EQUALITY_FILTERS constant, never from input.
-            clauses.append(f"d.{name} = ?")
-            params.append(filters[name])
+            if isinstance(value, list):  # patient_hash under several secret keys
+                clauses.append(f"d.{name} IN ({', '.join('?' for _ in value)})")
+                params.extend(value)
+            else:
+                clauses.append(f"d.{name} = ?")
+                params.append(value)
     feedback = filters.get("feedback")
     if feedback == "none":
         clauses.append("NOT " + _HAS_FEEDBACK.format(""))
@@ -246,9 +251,14 @@ def _stats_where(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
         params.append(filters["until"])
     for name in EQUALITY_FILTERS:
         if name in filters:
+            value = filters[name]
             # Column names come from the EQUALITY_FILTERS constant, never from input.
-            clauses.append(f"d.{name} = ?")
-            params.append(filters[name])
+            if isinstance(value, list):  # patient_hash under several secret keys
+                clauses.append(f"d.{name} IN ({', '.join('?' for _ in value)})")
+                params.extend(value)
+            else:
+                clauses.append(f"d.{name} = ?")
+                params.append(value)
     return " AND ".join(clauses), params
 
 
