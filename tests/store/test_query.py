@@ -209,6 +209,53 @@ def test_selective_filters_use_their_index_without_sorting(
 
 
 @pytest.mark.sqlite_only  # reads SQLite itself (log.db())
+@pytest.mark.parametrize(
+    "filters",
+    [{"client": "x"}, {"region": "lumbar", "since": "2026-11-01"},
+     {"urgency": "emergent", "feedback": "none"}],
+)
+def test_pages_with_filters_only_the_covering_index_holds_walk_it_without_sorting(
+    log: SQLiteDecisionLog, corpus, filters: dict
+) -> None:
+    """A filter without an index of its own: the page's seqs come from decisions_stats
+    (covering, no sort), then only the page's rows are read."""
+    statements: list[str] = []
+    conn = log.db().conn
+    conn.set_trace_callback(statements.append)
+    try:
+        log.query(filters, limit=2)
+    finally:
+        conn.set_trace_callback(None)
+    walks = [s for s in statements if "INDEXED BY decisions_stats" in s]
+    assert len(walks) == 1
+    plan = " | ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {walks[0]}"))
+    assert "COVERING INDEX decisions_stats" in plan and "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.sqlite_only  # reads SQLite itself (log.db())
+@pytest.mark.parametrize("field", ["region", "client", "urgency", "channel"])
+def test_pages_and_exports_through_the_covering_index_equal_a_full_scan(
+    log: SQLiteDecisionLog, corpus, field: str
+) -> None:
+    """Through the covering index, the same records in the same order, page by page."""
+    conn = log.db().conn
+    values = [r[0] for r in conn.execute(f"SELECT DISTINCT {field} FROM decisions")]  # noqa: S608
+    for value in [v for v in values if v is not None]:
+        expected = [r[0] for r in conn.execute(
+            f"SELECT seq FROM decisions NOT INDEXED WHERE {field} = ? ORDER BY seq DESC",  # noqa: S608
+            [value])]
+        seen, cursor = [], None
+        while True:
+            page, cursor = log.query({field: value}, limit=2, cursor=cursor)
+            seen += [r["chain"]["seq"] for r in page]
+            if cursor is None:
+                break
+        assert seen == expected
+        exported = [r["chain"]["seq"] for r in log.iter_records({field: value})]
+        assert exported == expected[::-1]
+
+
+@pytest.mark.sqlite_only  # reads SQLite itself (log.db())
 def test_time_bounds_use_the_created_at_index(log: SQLiteDecisionLog, corpus) -> None:
     plan = " ".join(
         row[3]

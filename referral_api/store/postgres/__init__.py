@@ -37,9 +37,9 @@ class PostgresStore:
     ) -> None:
         self.url = url
         self._log = PostgresDecisionLog(url, query_timeout_ms=query_timeout_ms, clock=clock)
-        # Batches the decisions of one process's threads into one commit; across processes
-        # and hosts the database's chain lock orders them (no lock file).
-        self._writer = GroupCommitWriter(self._log, use_process_lock=False)
+        # Batches the decisions of one process's threads into one commit (gthread workers);
+        # across processes and hosts the database's chain lock orders them (no lock file).
+        self._writer = GroupCommitWriter(self._log)
         self._keys = PostgresKeyStore(self._log.pool)
 
     @property

@@ -1,8 +1,9 @@
 """The SQLite backend: one database file holds the log, its sibling chains and the keys.
 
 :class:`SQLiteStore` bundles what :func:`referral_api.store.open_store` hands to the app: the
-log (:mod:`.log`, audit reads in :mod:`.queries`), the group-commit writer (:mod:`.writer`)
-and the key store (:mod:`.keys`); :mod:`.migrations` creates and evolves the schema.
+log (:mod:`.log`, audit reads in :mod:`.queries`; its appends hold the write lock of
+:mod:`.writer`), the group-commit writer (:mod:`.writer`) and the key store (:mod:`.keys`);
+:mod:`.migrations` creates and evolves the schema.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class SQLiteStore:
     ) -> None:
         self.path = Path(path)
         self._log = SQLiteDecisionLog(self.path, query_timeout_ms=query_timeout_ms, clock=clock)
-        # Writes go through the group-commit writer; reads use the log directly.
+        # Decisions go through the group-commit writer (it batches only with threaded
+        # workers); reads use the log directly.
         self._writer = GroupCommitWriter(self._log)
         self._keys = SQLiteKeyStore(self._log)
         self._auth_failures = SQLiteAuthFailures(self.path)
@@ -78,9 +80,8 @@ class SQLiteStore:
             db.close()
 
     def close(self) -> None:
-        """Close this thread's connection and this process's writer lock file."""
+        """Close this thread's connection and this process's write-lock file."""
         self._log.close()
-        self._writer.close()
         self._auth_failures.close()
 
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import shutil
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,6 +50,7 @@ from referral_api.store.sqlite.db import (
     time_limit,
     write_transaction,
 )
+from referral_api.store.sqlite.writer import ProcessLock, lock_path_for
 from referral_api.store.timestamps import utc_timestamp
 
 __all__ = ["SQLiteDecisionLog", "utc_now"]
@@ -118,6 +121,41 @@ def _chain_row(fields: dict) -> dict:
     return {**fields, "hash": chain_hash(fields["prev_hash"], fields)}
 
 
+#: The insert of one decision row (columns in table order).
+_INSERT_DECISION = (
+    f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}) "  # noqa: S608 - module constants
+    f"VALUES ({', '.join('?' for _ in DECISION_COLUMNS)})"
+)
+#: The hashed text of a decision is canonical JSON: keys sorted. The three columns that
+#: depend on the chain head go before these keys (``created_at`` < ``decision_id``,
+#: ``prev_hash`` < ``region``, ``seq`` < ``urgency``), so the text of every other column is
+#: made before the write lock and the head's fields are spliced in under it.
+_HEAD_SPLITS = (b',"decision_id":', b',"region":', b',"urgency":')
+
+
+def _split_hashed_text(fields: dict) -> tuple[bytes, bytes, bytes, bytes]:
+    """``canonical_json(fields)`` cut where ``created_at``, ``prev_hash`` and ``seq`` go.
+
+    ``fields`` is flat (scalars only), so a key's quote is the only unescaped ``"`` preceded
+    by a comma: each marker occurs exactly once, at its key.
+    """
+    text = canonical_json(fields)
+    cuts = [text.index(marker) for marker in _HEAD_SPLITS]
+    return text[: cuts[0]], text[cuts[0]: cuts[1]], text[cuts[1]: cuts[2]], text[cuts[2]:]
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A decision ready to be chained: its row without the head's fields, and their text."""
+
+    new: NewDecision
+    fields: dict
+    hashed_parts: tuple[bytes, bytes, bytes, bytes]
+    #: The decision's time, taken before the lock, and its ``utc_timestamp``.
+    at: dt.datetime
+    now: str
+
+
 class SQLiteDecisionLog:
     """:class:`~referral_api.store.interface.DecisionLog` on one SQLite file, one lazily opened
     connection per thread.
@@ -133,11 +171,17 @@ class SQLiteDecisionLog:
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         query_timeout_ms: int = DEFAULT_QUERY_TIMEOUT_MS,
         clock: Callable[[], dt.datetime] = utc_now,
+        write_lock_path: str | Path | None = None,
+        use_write_lock: bool = True,
     ) -> None:
         self.path = Path(path)
         self.connections = LazyDatabase(self.path, busy_timeout_ms=busy_timeout_ms)
         self.query_timeout_ms = query_timeout_ms
         self.clock = clock
+        # Decision appends of every process and thread queue on this lock (see .writer);
+        # ``write_lock_path`` defaults to ``<db>.write-lock``.
+        self._write_lock = ProcessLock(
+            (write_lock_path or lock_path_for(self.path)) if use_write_lock else None)
 
     # -- connection handling --------------------------------------------------------------
 
@@ -156,8 +200,9 @@ class SQLiteDecisionLog:
                               + (f" [{code}]" if code else ""))
 
     def close(self) -> None:
-        """Close this thread's connection."""
+        """Close this thread's connection and this process's write-lock descriptor."""
         self.connections.close()
+        self._write_lock.close()
 
     # -- decisions ----------------------------------------------------------------------
 
@@ -174,78 +219,95 @@ class SQLiteDecisionLog:
         """Append several decisions in ONE durable transaction (group commit).
 
         All or nothing: an :class:`IdempotencyConflict` on any item rolls back the batch.
+        The decision write lock (:mod:`.writer`) is held around the write transaction only:
+        everything that does not depend on the chain head (identifiers, canonical JSON of
+        input and output, the hashed text around the head's fields) is prepared before it,
+        and the records returned are built after it.
         """
-        for new in news:
-            self._validate(new)
         if not news:
             return []
+        prepared = [self._prepare(new) for new in news]
         try:
             db = self.db()
             conn = db.conn
-            with write_transaction(db):
-                results = self._append_in_tx(conn, news)
+            with self._write_lock.held(), write_transaction(db):
+                outcomes = self._append_in_tx(conn, prepared)
         except IdempotencyConflict:
             raise
         except sqlite3.Error as exc:
             raise self._unavailable(exc, "the decision could not be recorded") from exc
-        return results
+        return [
+            (decision_record(found, parsed=(p.new.input, p.new.output)), True)
+            if created else (found, False)
+            for p, (found, created) in zip(prepared, outcomes, strict=True)
+        ]
 
-    @staticmethod
-    def _validate(new: NewDecision) -> None:
+    def _prepare(self, new: NewDecision) -> _Prepared:
+        """Everything of a decision's row that does not depend on the chain head."""
         if new.channel not in CHANNELS:
             raise ValueError(f"channel must be one of {CHANNELS}")
         if new.idempotency_key is not None and not new.body_sha256:
             raise ValueError("an idempotency key needs body_sha256")
+        output = new.output
+        fields = {
+            "channel": new.channel,
+            "client": new.client,
+            "decision_id": str(uuid.uuid4()),
+            "engine_version": new.engine_version,
+            "hook_instance": new.hook_instance,
+            "input_json": canonical_json(new.input).decode("utf-8"),
+            # Rounded so the stored REAL and the hashed JSON number are the same.
+            "latency_ms": round(float(new.latency_ms), 3),
+            "order_ref": new.order_ref,
+            "ordering_clinician": new.ordering_clinician,
+            "output_json": canonical_json(output).decode("utf-8"),
+            "patient_hash": new.patient_hash,
+            "region": output.get("region", new.input.get("region")),
+            "ruleset_sha256": new.ruleset_sha256,
+            "ruleset_version": new.ruleset_version,
+            "scenario": scenario_id(output),
+            "urgency": output.get("urgency"),
+            "appropriateness": output.get("appropriateness"),
+        }
+        at = self.clock()
+        return _Prepared(new, fields, _split_hashed_text(fields), at, utc_timestamp(at))
 
     def _append_in_tx(
-        self, conn: sqlite3.Connection, news: Sequence[NewDecision]
+        self, conn: sqlite3.Connection, prepared: Sequence[_Prepared]
     ) -> list[tuple[dict, bool]]:
+        """Inside the write lock: read the head, hash, insert. Returns ``(row, True)`` per new
+        decision and ``(record, False)`` per repeat."""
         head = conn.execute(
             "SELECT seq, hash, created_at FROM decisions ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         seq, prev_hash, last_created = head if head else (0, GENESIS_HASH, "")
-        now = self.clock()
         # created_at never goes backwards along the chain (clock steps), so time ranges map
-        # to seq ranges and "newest first" by seq is also newest first by time.
-        created_at = max(utc_timestamp(now), last_created)
-        if any(new.idempotency_key is not None for new in news):
+        # to seq ranges and "newest first" by seq is also newest first by time. One time for
+        # the whole transaction: the latest of the batch's, taken before the lock.
+        created_at = max(max(p.now for p in prepared), last_created)
+        if any(p.new.idempotency_key is not None for p in prepared):
             # Expired keys are purged only when keys are in play: the check below then never
             # sees a key older than 24 h, and plain decisions pay nothing for the feature.
+            now = max(p.at for p in prepared)
             cutoff = utc_timestamp(now - dt.timedelta(hours=IDEMPOTENCY_HOURS))
             conn.execute("DELETE FROM idempotency WHERE created_at < ?", [cutoff])
-        results: list[tuple[dict, bool]] = []
-        for new in news:
+        created_json = canonical_json(created_at)
+        outcomes: list[tuple[dict, bool]] = []
+        for p in prepared:
+            new = p.new
             existing = self._existing_in_tx(conn, new)
             if existing is not None:
-                results.append((existing, False))
+                outcomes.append((existing, False))
                 continue
             seq += 1
-            row = _chain_row(
-                {
-                    "seq": seq,
-                    "decision_id": str(uuid.uuid4()),
-                    "created_at": created_at,
-                    "channel": new.channel,
-                    "client": new.client,
-                    "ordering_clinician": new.ordering_clinician,
-                    "patient_hash": new.patient_hash,
-                    "region": new.output.get("region", new.input.get("region")),
-                    "appropriateness": new.output.get("appropriateness"),
-                    "urgency": new.output.get("urgency"),
-                    "scenario": scenario_id(new.output),
-                    "ruleset_version": new.ruleset_version,
-                    "ruleset_sha256": new.ruleset_sha256,
-                    "engine_version": new.engine_version,
-                    # Rounded so the stored REAL and the hashed JSON number are the same.
-                    "latency_ms": round(float(new.latency_ms), 3),
-                    "hook_instance": new.hook_instance,
-                    "order_ref": new.order_ref,
-                    "input_json": canonical_json(new.input).decode("utf-8"),
-                    "output_json": canonical_json(new.output).decode("utf-8"),
-                    "prev_hash": prev_hash,
-                }
-            )
-            _insert(conn, "decisions", row)
+            before, middle, after, tail = p.hashed_parts
+            digest = hashlib.sha256(prev_hash.encode("ascii"))
+            digest.update(before + b',"created_at":' + created_json + middle
+                          + b',"prev_hash":' + canonical_json(prev_hash) + after
+                          + b',"seq":' + str(seq).encode("ascii") + tail)
+            row = {**p.fields, "seq": seq, "created_at": created_at, "prev_hash": prev_hash,
+                   "hash": digest.hexdigest()}
+            conn.execute(_INSERT_DECISION, [row[c] for c in DECISION_COLUMNS])
             prev_hash = row["hash"]
             if new.idempotency_key is not None:
                 _insert(
@@ -259,8 +321,8 @@ class SQLiteDecisionLog:
                         "created_at": created_at,
                     },
                 )
-            results.append((decision_record(row, parsed=(new.input, new.output)), True))
-        return results
+            outcomes.append((row, True))
+        return outcomes
 
     def _existing_in_tx(self, conn: sqlite3.Connection, new: NewDecision) -> dict | None:
         """The already recorded decision this one repeats, if any (inside the write lock)."""

@@ -106,6 +106,55 @@ def _where(filters: Mapping[str, Any], bounds: tuple[int, int]) -> tuple[str, li
     return " AND ".join(clauses), params
 
 
+#: Filters with an index of their own (selective: a rare value is found at once).
+_OWN_INDEX_FILTERS = frozenset({"patient_hash", "ordering_clinician", "scenario"})
+#: Filters that only the covering index ``decisions_stats`` holds: a page or an export chunk
+#: with one of them finds its seqs over the index entries (~140 bytes each) instead of the
+#: rows (~4.7 KB each, most with an overflow page), then reads only the rows it returns.
+_STATS_INDEX_FILTERS = frozenset(EQUALITY_FILTERS) - _OWN_INDEX_FILTERS
+
+
+def _through_stats_index(filters: Mapping[str, Any]) -> bool:
+    """True when the page's seqs are best found over ``decisions_stats``: a filter only it
+    holds, and none of the far more selective filters with an index of their own."""
+    return (not _OWN_INDEX_FILTERS & filters.keys()
+            and bool(_STATS_INDEX_FILTERS & filters.keys()))
+
+
+def _matching_rows(
+    conn: sqlite3.Connection,
+    filters: Mapping[str, Any],
+    bounds: tuple[int, int],
+    limit: int,
+    *,
+    newest_first: bool,
+) -> list[dict]:
+    """Up to ``limit`` matching decision rows in ``bounds``, in seq order (or reversed)."""
+    where, params = _where(filters, bounds)
+    order = "DESC" if newest_first else ""
+    if not _through_stats_index(filters):
+        sql = f"SELECT d.* FROM decisions d WHERE {where} ORDER BY d.seq {order} LIMIT ?"  # noqa: S608
+        return _dicts(conn.execute(sql, [*params, limit]))
+    # created_at never decreases along seq, so the seq range is also a created_at range: the
+    # index is entered at one end of it and walked in (created_at, seq) = seq order.
+    low = conn.execute("SELECT created_at FROM decisions WHERE seq >= ? ORDER BY seq LIMIT 1",
+                       [bounds[0]]).fetchone()
+    high = conn.execute("SELECT created_at FROM decisions WHERE seq <= ? "
+                        "ORDER BY seq DESC LIMIT 1", [bounds[1]]).fetchone()
+    if low is None or high is None:
+        return []
+    sql = (f"SELECT d.seq FROM decisions d INDEXED BY {STATS_INDEX} "  # noqa: S608
+           f"WHERE d.created_at BETWEEN ? AND ? AND {where} "
+           f"ORDER BY d.created_at {order}, d.seq {order} LIMIT ?")
+    seqs = [row[0] for row in conn.execute(sql, [low[0], high[0], *params, limit])]
+    if not seqs:
+        return []
+    marks = ", ".join("?" for _ in seqs)
+    rows = _dicts(conn.execute(
+        f"SELECT * FROM decisions WHERE seq IN ({marks}) ORDER BY seq {order}", seqs))  # noqa: S608
+    return rows
+
+
 def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
     keys = [d[0] for d in cursor.description]
     return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
@@ -152,9 +201,7 @@ def query(
             return [], None
         if before is not None:
             bounds = (bounds[0], min(bounds[1], before - 1))
-        where, params = _where(normalized, bounds)
-        sql = f"SELECT d.* FROM decisions d WHERE {where} ORDER BY d.seq DESC LIMIT ?"  # noqa: S608
-        rows = _dicts(conn.execute(sql, [*params, limit + 1]))
+        rows = _matching_rows(conn, normalized, bounds, limit + 1, newest_first=True)
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1]["seq"], normalized) if more else None
@@ -180,9 +227,9 @@ def iter_records(
         bounds = _seq_bounds(conn, normalized)
         if bounds is None or bounds[1] <= last_seq:
             return []
-        where, params = _where(normalized, (max(bounds[0], last_seq + 1), bounds[1]))
-        sql = f"SELECT d.* FROM decisions d WHERE {where} ORDER BY d.seq LIMIT ?"  # noqa: S608
-        return _records(conn, _dicts(conn.execute(sql, [*params, chunk])))
+        rows = _matching_rows(conn, normalized, (max(bounds[0], last_seq + 1), bounds[1]),
+                              chunk, newest_first=False)
+        return _records(conn, rows)
 
     while True:
         records = read(lambda conn: _read(conn, next_chunk))
