@@ -70,12 +70,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     services = Services(
         settings=settings,
         registry=registry,
-        vocabulary=registry.vocabulary,
+        vocabulary=_vocabulary_in_force(registry, settings),
         log=decision_log,
         keys=KeyStore(decision_log),
         # Writes go through the group-commit writer; reads use the log directly.
-        decisions=DecisionService(registry, GroupCommitWriter(decision_log), patient_key),
-        request_schema=RequestLoader(registry.vocabulary),
+        decisions=DecisionService(registry, GroupCommitWriter(decision_log), patient_key,
+                                  clock=settings.clock,
+                                  placeholders=settings.patient_placeholders()),
+        # Validation follows the vocabulary of the version in force at request time.
+        request_schema=RequestLoader(registry, settings.clock),
         patient_key=patient_key,
         session_key=derive_key(secret, "session"),
     )
@@ -106,10 +109,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from .openapi import build_openapi
 
-    app.extensions["referral_api.openapi"] = build_openapi(app, registry.vocabulary)
+    app.extensions["referral_api.openapi"] = build_openapi(
+        app, _vocabulary_in_force(registry, settings))
     _install_request_hooks(app)
     _install_error_handlers(app)
     return app
+
+
+def _vocabulary_in_force(registry: Any, settings: Any) -> Any:
+    """The vocabulary of the version in force at start-up (the shared v1 file when none is)."""
+    try:
+        return registry.vocabulary_at(settings.clock())
+    except LookupError:
+        return registry.vocabulary
 
 
 def _install_request_hooks(app: Flask) -> None:

@@ -7,7 +7,9 @@ when the app is created, so a request never touches ``os.environ``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,32 @@ class Settings:
     pama_gcode: str | None = None
     testing: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Patient-information placeholders (rule set 2026.2.0 and later), substituted into the
+    #: texts of ``patient-information.yaml``: ``REFERRAL_API_EMERGENCY_NUMBER`` and
+    #: ``REFERRAL_API_FEVER_THRESHOLD``. None: the default written in that file.
+    emergency_number: str | None = None
+    fever_threshold: str | None = None
+    #: A fixed evaluation time (tests and what-if set-ups only: ``create_app`` override
+    #: ``EVALUATION_TIME``, never read from the environment). None: the real clock.
+    evaluation_time: datetime | None = None
+
+    def clock(self) -> datetime:
+        """The time decisions are evaluated at: the pinned time, else now (UTC)."""
+        return self.evaluation_time or datetime.now(UTC)
+
+    @property
+    def clock_fn(self) -> Callable[[], datetime]:
+        """:meth:`clock` as a callable (handed to the decision path)."""
+        return self.clock
+
+    def patient_placeholders(self) -> dict[str, str]:
+        """The configured placeholder values (names as in patient-information.yaml)."""
+        out = {}
+        if self.emergency_number:
+            out["emergency_number"] = self.emergency_number
+        if self.fever_threshold:
+            out["fever_threshold"] = self.fever_threshold
+        return out
 
     @property
     def db_dir(self) -> Path:
@@ -67,6 +95,11 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     merged: dict[str, Any] = {**env, **(overrides or {})}
     cors = merged.get("CORS_ORIGINS")
     public_url = merged.get("PUBLIC_URL") or None
+    pinned = (overrides or {}).get("EVALUATION_TIME")
+    if isinstance(pinned, str):
+        pinned = datetime.fromisoformat(pinned.replace("Z", "+00:00"))
+    if isinstance(pinned, datetime) and pinned.tzinfo is None:
+        pinned = pinned.replace(tzinfo=UTC)
     return Settings(
         database=_path(merged.get("DATABASE"), PROJECT_ROOT / "db" / "decisions.sqlite"),
         rules_dir=_path(merged.get("RULES_DIR"), PROJECT_ROOT / "rules"),
@@ -77,8 +110,11 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         pama_gcode=merged.get("PAMA_GCODE") or None,
         testing=bool(merged.get("TESTING", False)),
         extra={k: v for k, v in (overrides or {}).items() if k not in _KNOWN},
+        emergency_number=merged.get("EMERGENCY_NUMBER") or None,
+        fever_threshold=merged.get("FEVER_THRESHOLD") or None,
+        evaluation_time=pinned if isinstance(pinned, datetime) else None,
     )
 
 
 _KNOWN = {"DATABASE", "RULES_DIR", "SECRET_KEY", "PUBLIC_URL", "CDS_CLIENTS", "CORS_ORIGINS",
-          "PAMA_GCODE", "TESTING"}
+          "PAMA_GCODE", "TESTING", "EMERGENCY_NUMBER", "FEVER_THRESHOLD", "EVALUATION_TIME"}

@@ -8,7 +8,7 @@ sees it.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,9 @@ RESPONSE_FIELDS = (
     "urgency", "scenario", "also_matched", "recommended_procedures", "reasons", "safety",
     "would_change_if", "assumptions", "ruleset",
 )
+#: Fields that rule set 2026.2.0 and later add (delta §7); present in the body only when the
+#: record has them, so 2026.1.0 decisions keep exactly their old shape.
+OPTIONAL_RESPONSE_FIELDS = ("contributing_scenarios", "patient_information")
 
 
 class NoRulesetInForce(LookupError):
@@ -32,10 +35,15 @@ class NoRulesetInForce(LookupError):
 class DecisionService:
     """Runs the engine under the rule set in force and appends the result to the log."""
 
-    def __init__(self, registry: RuleRegistry, log: DecisionLog, patient_key: bytes) -> None:
+    def __init__(self, registry: RuleRegistry, log: DecisionLog, patient_key: bytes, *,
+                 clock: Callable[[], datetime] | None = None,
+                 placeholders: Mapping[str, str] | None = None) -> None:
         self.registry = registry
         self.log = log
         self._patient_key = patient_key
+        #: The decision clock (the rule set in force is chosen by it); tests pin it.
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.placeholders = dict(placeholders or {})
 
     def patient_hash(self, reference: str) -> str:
         """The keyed hash under which a patient reference is stored and searched."""
@@ -44,10 +52,11 @@ class DecisionService:
     def evaluate(self, request: Mapping[str, Any], at: datetime | None = None) -> dict[str, Any]:
         """Engine output for ``request`` under the version in force at ``at`` (no logging)."""
         try:
-            ruleset = self.registry.in_force(at or datetime.now(UTC))
+            ruleset = self.registry.in_force(at or self.clock())
         except LookupError as exc:
             raise NoRulesetInForce(str(exc)) from None
-        return engine.evaluate(request, ruleset, self.registry.vocabulary)
+        return engine.evaluate(request, ruleset, ruleset.vocabulary or self.registry.vocabulary,
+                               placeholders=self.placeholders)
 
     def decide(
         self,
@@ -74,7 +83,12 @@ class DecisionService:
         started = time.perf_counter() if started is None else started
         output = self.evaluate(request, at)
         if assumptions:
-            output["assumptions"] = [dict(a) for a in assumptions]
+            # The channel's assumptions (CDS Hooks) come first; the engine's own (an undated
+            # injury) follow unless the channel already states the same field.
+            given = [dict(a) for a in assumptions]
+            fields = {a.get("field") for a in given}
+            output["assumptions"] = given + [
+                a for a in output.get("assumptions") or () if a.get("field") not in fields]
         stored_input = dict(request)
         patient = dict(request.get("patient") or {})
         reference = patient.pop("reference", None)
@@ -105,4 +119,8 @@ class DecisionService:
     @staticmethod
     def response_body(record: Mapping[str, Any]) -> dict[str, Any]:
         """The public decision: the contract's response fields, in the contract's order."""
-        return {name: record[name] for name in RESPONSE_FIELDS}
+        body = {name: record[name] for name in RESPONSE_FIELDS}
+        for name in OPTIONAL_RESPONSE_FIELDS:
+            if name in record:
+                body[name] = record[name]
+        return body

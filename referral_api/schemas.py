@@ -6,6 +6,8 @@ once per app, never per request: creating a schema object costs more than loadin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import (
@@ -18,6 +20,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from referral_api.clinical.model import RuleRegistry
 from referral_api.clinical.vocabulary import Vocabulary
 
 from .enums import (
@@ -97,6 +100,12 @@ def build_request_schema_class(vocabulary: Vocabulary) -> type[Schema]:
         contraindications = _code_list(contraindication_codes, "contraindication", 16)
         egfr = StrictNumber(allow_nan=False, validate=validate.Range(0, 200),
                             metadata={"description": "mL/min/1.73 m²"})
+        days_since_injury = fields.Integer(
+            strict=True, validate=validate.Range(0, 3650),
+            metadata={"description": "days since the injury this request is about (0-3650); "
+                      "giving it asserts an injury. An injury finding without it is treated "
+                      "as at most 7 days old and listed in `assumptions` (rule set 2026.2.0 "
+                      "and later; earlier versions ignore it)."})
         ordering_clinician = fields.String(validate=validate.Length(1, 128))
 
         @validates_schema(skip_on_field_errors=True)
@@ -108,24 +117,64 @@ def build_request_schema_class(vocabulary: Vocabulary) -> type[Schema]:
                     field_name="requested_procedure",
                 )
 
+        @validates_schema(skip_on_field_errors=True)
+        def _care_within_symptoms(self, data: dict[str, Any], **_: Any) -> None:
+            # Input consistency for every rule set version (delta §6): validation, not a rule.
+            care = data.get("conservative_care_weeks", 0)
+            if care > data["symptom_duration_weeks"]:
+                raise ValidationError(
+                    "Must not exceed symptom_duration_weeks: care cannot last longer than "
+                    "the symptoms.",
+                    field_name="conservative_care_weeks",
+                )
+
     return DecisionRequestSchema
 
 
 class RequestLoader:
-    """Validates a decision request and applies the contract's defaults."""
+    """Validates a decision request and applies the contract's defaults.
 
-    def __init__(self, vocabulary: Vocabulary) -> None:
-        self.schema_class = build_request_schema_class(vocabulary)
+    Built from a registry, it validates against the vocabulary of the rule set version in
+    force at the request time (``clock()``, or ``at``), so v2 codes are accepted exactly when
+    2026.2.0 evaluates the request. Built from a single vocabulary (older callers, tests) it
+    always uses that one. One schema object per vocabulary, built once.
+    """
+
+    def __init__(self, source: Vocabulary | RuleRegistry,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self._registry = source if isinstance(source, RuleRegistry) else None
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._schemas: dict[int, tuple[Vocabulary, Schema]] = {}
+        fixed = source if isinstance(source, Vocabulary) else source.vocabulary
+        self._vocabulary = fixed
+        self.schema_class = build_request_schema_class(fixed)
         self.schema = self.schema_class()
-        self._vocabulary = vocabulary
+        self._schemas[id(fixed)] = (fixed, self.schema)
 
-    def load(self, data: Any) -> dict[str, Any]:
+    def vocabulary(self, at: datetime | None = None) -> Vocabulary:
+        """The vocabulary requests are validated against at ``at`` (default: now)."""
+        if self._registry is None:
+            return self._vocabulary
+        try:
+            return self._registry.vocabulary_at(at or self._clock())
+        except LookupError:
+            return self._vocabulary  # no version in force: the decision itself will fail
+
+    def _schema(self, vocabulary: Vocabulary) -> Schema:
+        entry = self._schemas.get(id(vocabulary))
+        if entry is None:
+            entry = (vocabulary, build_request_schema_class(vocabulary)())
+            self._schemas[id(vocabulary)] = entry
+        return entry[1]
+
+    def load(self, data: Any, at: datetime | None = None) -> dict[str, Any]:
         """Validate ``data``; raises ``ValidationError`` naming each bad field."""
         if not isinstance(data, dict):
             raise ValidationError({"$": ["The body must be a JSON object."]})
-        loaded: dict[str, Any] = self.schema.load(data)
+        vocabulary = self.vocabulary(at)
+        loaded: dict[str, Any] = self._schema(vocabulary).load(data)
         if "requested_procedure" not in loaded:
-            loaded["requested_procedure"] = self._vocabulary.default_procedure(
+            loaded["requested_procedure"] = vocabulary.default_procedure(
                 loaded["region"]).code
         # Duplicates carry no meaning; keep first occurrence so input order stays readable.
         loaded["findings"] = list(dict.fromkeys(loaded["findings"]))

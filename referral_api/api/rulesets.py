@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from flask import Response
+from flask import Response, request
 
 from ..auth import require_role
 from ..context import services
@@ -17,9 +15,10 @@ from . import bp
 @require_role("evaluator", "auditor")
 def list_rulesets() -> Response:
     """Every loaded version, and which one is in force now."""
-    registry = services().registry
+    svc = services()
+    registry = svc.registry
     try:
-        in_force = registry.in_force(datetime.now(UTC)).version
+        in_force = registry.in_force(svc.settings.clock()).version
     except LookupError:
         in_force = None
     items = [{"id": rs.id, **rs.summary(), "in_force": rs.version == in_force}
@@ -41,5 +40,21 @@ def get_ruleset(version: str) -> Response:
 @bp.get("/v1/vocabulary")
 @require_role("evaluator")
 def get_vocabulary() -> Response:
-    """Findings, contraindications and procedures with labels and standard codes."""
-    return json_response(services().vocabulary.to_json())
+    """Findings, contraindications and procedures with labels and standard codes.
+
+    The vocabulary of the version in force now, or of ``?ruleset_version=`` (404 when no
+    such version is loaded). The body names the version it belongs to.
+    """
+    svc = services()
+    registry = svc.registry
+    version = request.args.get("ruleset_version")
+    try:
+        ruleset = (registry.get(version) if version is not None
+                   else registry.in_force(svc.settings.clock()))
+    except KeyError:
+        raise ProblemError(404, "No rule set version of that name is loaded.",
+                           errors={"ruleset_version": ["unknown version"]}) from None
+    except LookupError:
+        raise ProblemError(404, "No rule set version is in force now.") from None
+    vocabulary = ruleset.vocabulary or registry.vocabulary
+    return json_response({**vocabulary.to_json(), "ruleset_version": ruleset.version})

@@ -64,6 +64,42 @@ def _mismatch(expect: dict[str, Any], result: dict[str, Any]) -> list[str]:
     if "safety_status" in expect and expect["safety_status"] != result["safety"]["status"]:
         errors.append(f"expected safety_status {expect['safety_status']}, got "
                       f"{result['safety']['status']}")
+    errors.extend(_mismatch_v2(expect, result))
+    return errors
+
+
+def _plan(result: dict[str, Any]) -> list[list[str]]:
+    """The recommended procedures grouped by step (rule language 2)."""
+    steps: list[list[str]] = []
+    for item in result["recommended_procedures"]:
+        while len(steps) < item.get("step", 1):
+            steps.append([])
+        steps[item.get("step", 1) - 1].append(item["code"])
+    return steps
+
+
+def _mismatch_v2(expect: dict[str, Any], result: dict[str, Any]) -> list[str]:
+    """Expectations only language-2 tests use: plan, contributing, alerts, assumptions, reasons."""
+    errors: list[str] = []
+    if "plan" in expect and [list(s) for s in expect["plan"]] != _plan(result):
+        errors.append(f"expected plan {expect['plan']}, got {_plan(result)}")
+    if "contributing" in expect and list(expect["contributing"]) != result.get(
+            "contributing_scenarios"):
+        errors.append(f"expected contributing {expect['contributing']}, got "
+                      f"{result.get('contributing_scenarios')}")
+    alerts = result["safety"]["alerts"]
+    if "alerts" in expect and list(expect["alerts"]) != [a["code"] for a in alerts]:
+        errors.append(f"expected alerts {expect['alerts']}, got {[a['code'] for a in alerts]}")
+    if "alert_levels" in expect and list(expect["alert_levels"]) != [
+            a.get("level") for a in alerts]:
+        errors.append(f"expected alert levels {expect['alert_levels']}, got "
+                      f"{[a.get('level') for a in alerts]}")
+    fields = [a["field"] for a in result["assumptions"]]
+    if "assumptions" in expect and list(expect["assumptions"]) != fields:
+        errors.append(f"expected assumptions {expect['assumptions']}, got {fields}")
+    for text in expect.get("reasons_include") or ():
+        if not any(text in reason for reason in result["reasons"]):
+            errors.append(f"expected a reason containing {text!r}")
     return errors
 
 
@@ -72,7 +108,8 @@ def run_embedded_tests(ruleset: RuleSet, vocabulary: Vocabulary) -> list[RulePro
     problems: list[RuleProblem] = []
     for test in ruleset.tests:
         try:
-            result = evaluate(test.request, ruleset, vocabulary, counterfactuals=False)
+            result = evaluate(test.request, ruleset, ruleset.vocabulary or vocabulary,
+                              counterfactuals=False)
         except (KeyError, ValueError) as exc:
             problems.append(RuleProblem(test.file, test.line, f"test '{test.name}': {exc}"))
             continue

@@ -20,7 +20,13 @@ from referral_api.clinical.conditions import (
     load_yaml,
     plain,
 )
-from referral_api.clinical.lock import compute_sha256, file_hashes, version_dir, version_files
+from referral_api.clinical.lock import (
+    compute_sha256,
+    file_hashes,
+    version_dir,
+    version_files,
+    vocabulary_path,
+)
 from referral_api.clinical.model import (
     RULESET_FILE,
     SAFETY_EFFECTS,
@@ -30,6 +36,7 @@ from referral_api.clinical.model import (
     VOCABULARY_FILE,
     EmbeddedTest,
     FactDefinition,
+    LanguageTwo,
     ProcedureItem,
     RegionRules,
     RuleError,
@@ -48,6 +55,8 @@ _RULESET_KEYS = {
     "id", "version", "status", "effective_from", "title", "citation", "url", "regions",
     "facts", "safety",
 }
+#: Added by rule language 2 (see compiler_v2).
+_RULESET_KEYS_V2 = _RULESET_KEYS | {"language", "notes", "assumptions", "patient_information"}
 _FACT_KEYS = {"label", "role", "when", "regions", "region_overrides"}
 _SCENARIO_KEYS = {
     "id", "title", "when", "urgency", "usually_appropriate", "may_be_appropriate", "rationale",
@@ -123,6 +132,7 @@ def _compile_facts(
     doc: Mapping[str, Any],
     table: AtomTable,
     check: _FileChecker,
+    contraindications: Any = (),
 ) -> tuple[list[FactDefinition], dict[str, list[tuple[str, int, Compiled]]]]:
     """Facts in definition order; per region the (name, bit, compiled) steps."""
     facts_node = doc.get("facts")
@@ -167,7 +177,8 @@ def _compile_facts(
         for region in regions:
             raw = overrides.get(region, node["when"])
             raw_line = line_of(overrides, region) if region in overrides else line_of(node, "when")
-            compiler = ConditionCompiler(table, check.file, check.problems, known[region])
+            compiler = ConditionCompiler(table, check.file, check.problems, known[region],
+                                         contraindications)
             compiled = compiler.compile(raw, raw_line)
             if compiled is not None:
                 steps[region].append((name, bit, compiled))
@@ -571,15 +582,29 @@ def _compile_region(
 def load_version(
     rules_dir: Path, ruleset_id: str, version: str, vocabulary: Vocabulary
 ) -> tuple[RuleSet | None, list[RuleProblem]]:
-    """Load, validate and compile one version directory (no lock check)."""
+    """Load, validate and compile one version directory (no lock check).
+
+    ``vocabulary`` is the shared v1 vocabulary; a version directory holding its own
+    ``vocabulary.yaml`` is compiled and evaluated with that file instead.
+    """
     problems: list[RuleProblem] = []
     vdir = version_dir(rules_dir, ruleset_id, version)
     prefix = f"{ruleset_id}/{version}/"
+    if (vdir / VOCABULARY_FILE).is_file():
+        try:
+            vocabulary = load_vocabulary(vocabulary_path(rules_dir, ruleset_id, version))
+        except VocabularyError as exc:
+            return None, [RuleProblem(prefix + VOCABULARY_FILE, None, str(exc))]
     doc = _load_doc(vdir / RULESET_FILE, problems, prefix + RULESET_FILE)
     if doc is None:
         return None, problems
     check = _FileChecker(prefix + RULESET_FILE, problems)
-    check.unknown_keys(doc, _RULESET_KEYS, "ruleset.yaml")
+    language = doc.get("language", 1)
+    if language not in (1, 2):
+        check.problem(line_of(doc, "language", 1), "'language' must be 1 or 2")
+        language = 1
+    check.unknown_keys(doc, _RULESET_KEYS_V2 if language == 2 else _RULESET_KEYS,
+                       "ruleset.yaml")
     if doc.get("id") != ruleset_id:
         check.problem(line_of(doc, "id", 1), f"'id' must be {ruleset_id!r} (the directory name)")
     if str(doc.get("version")) != version or not VERSION_RE.match(version):
@@ -602,9 +627,14 @@ def load_version(
     citation = check.text(doc, "citation", "ruleset.yaml")
     url = doc.get("url") or ""
     table = AtomTable(vocabulary.findings)
-    fact_defs, fact_steps = _compile_facts(doc, table, check)
-    safety = _compile_safety(doc, vocabulary, check)
+    fact_defs, fact_steps = _compile_facts(
+        doc, table, check, vocabulary.contraindications if language == 2 else ())
     regions_node = doc.get("regions")
+    if language == 2:
+        return _load_language_two(rules_dir, ruleset_id, version, vocabulary, doc, check,
+                                  table, fact_defs, fact_steps, str(status), effective,
+                                  title, citation, str(url))
+    safety = _compile_safety(doc, vocabulary, check)
     regions: dict[str, RegionRules] = {}
     tests: list[EmbeddedTest] = []
     if not isinstance(regions_node, Mapping) or set(regions_node) != set(REGIONS):
@@ -623,9 +653,6 @@ def load_version(
             tests.extend(region_tests)
             if compiled is not None:
                 regions[region] = compiled
-    if VOCABULARY_FILE in version_files(vdir):
-        problems.append(RuleProblem(prefix + VOCABULARY_FILE, None,
-                                    "the vocabulary lives at the top of the rules directory"))
     if problems:
         return None, problems
     try:
@@ -652,6 +679,89 @@ def load_version(
             table=table,
             request_mask=table.request_mask_builder(),
             file_hashes=hashes,
+            vocabulary=vocabulary,
+        ),
+        [],
+    )
+
+
+def _load_language_two(
+    rules_dir: Path, ruleset_id: str, version: str, vocabulary: Vocabulary,
+    doc: Mapping[str, Any], check: _FileChecker, table: AtomTable,
+    fact_defs: list[FactDefinition], fact_steps: dict[str, list[tuple[str, int, Compiled]]],
+    status: str, effective: date, title: str, citation: str, url: str,
+) -> tuple[RuleSet | None, list[RuleProblem]]:
+    """The rest of :func:`load_version` for a language-2 version (see compiler_v2)."""
+    from referral_api.clinical import compiler_v2
+
+    problems = check.problems
+    vdir = version_dir(rules_dir, ruleset_id, version)
+    prefix = f"{ruleset_id}/{version}/"
+    v2check = compiler_v2._Check(check.file, problems)
+    all_facts = {name for steps in fact_steps.values() for name, _, _ in steps}
+    top = ConditionCompiler(table, check.file, problems, all_facts, vocabulary.contraindications)
+    notes = compiler_v2.compile_notes(doc.get("notes"), line_of(doc, "notes", 1), top, v2check,
+                                      vocabulary, with_regions=True)
+    assumptions = compiler_v2.compile_assumptions(
+        doc.get("assumptions"), line_of(doc, "assumptions", 1), top, v2check)
+    safety = compiler_v2.compile_safety(doc.get("safety"), line_of(doc, "safety", 1),
+                                        vocabulary, v2check)
+    patient = None
+    patient_name = doc.get("patient_information")
+    if patient_name is not None:
+        if not isinstance(patient_name, str) or "/" in patient_name or not (
+                vdir / patient_name).is_file():
+            check.problem(line_of(doc, "patient_information", 1),
+                          f"no file {patient_name!r} in {vdir.name}/")
+        else:
+            patient = compiler_v2.load_patient_information(
+                vdir / patient_name, prefix + patient_name, problems)
+    regions_node = doc.get("regions")
+    regions: dict[str, Any] = {}
+    tests: list[EmbeddedTest] = []
+    if not isinstance(regions_node, Mapping) or set(regions_node) != set(REGIONS):
+        check.problem(line_of(doc, "regions", 1),
+                      f"'regions' must map each of {', '.join(REGIONS)} to its file")
+    else:
+        for region in REGIONS:
+            name = regions_node[region]
+            if not isinstance(name, str) or "/" in name or not (vdir / name).is_file():
+                check.problem(line_of(regions_node, region), f"no file {name!r} in {vdir.name}/")
+                continue
+            region_doc = _load_doc(vdir / name, problems, prefix + name)
+            if region_doc is None:
+                continue
+            compiled, region_tests = compiler_v2.compile_region(
+                region_doc, prefix + name, region, table, fact_steps[region], vocabulary,
+                problems)
+            tests.extend(region_tests)
+            if compiled is not None:
+                regions[region] = compiled
+    if patient is not None and len(regions) == len(REGIONS):
+        ids = [s.id for r in regions.values() for s in r.scenarios]
+        missing = [i for i in ids if i not in patient.scenarios]
+        unknown = [i for i in patient.scenarios if i not in ids]
+        if missing or unknown:
+            problems.append(RuleProblem(
+                prefix + str(patient_name), None,
+                f"patient information must cover exactly the version's scenarios (missing: "
+                f"{', '.join(missing) or '-'}; unknown: {', '.join(unknown) or '-'})"))
+    if problems:
+        return None, problems
+    try:
+        sha = compute_sha256(rules_dir, ruleset_id, version)
+        hashes = file_hashes(rules_dir, ruleset_id, version)
+    except RuleError as exc:
+        return None, exc.problems
+    return (
+        RuleSet(
+            id=ruleset_id, version=version, status=status, effective_from=effective,
+            sha256=sha, files=tuple(version_files(vdir)), published=False, title=title,
+            citation=citation, url=url, regions=regions, facts=tuple(fact_defs), safety=(),
+            tests=tuple(tests), table=table, request_mask=table.request_mask_builder(),
+            file_hashes=hashes, vocabulary=vocabulary, language=2,
+            v2=LanguageTwo(notes=tuple(notes), assumptions=tuple(assumptions),
+                           safety=tuple(safety), patient_information=patient),
         ),
         [],
     )

@@ -8,6 +8,12 @@ Pure module. A condition is a YAML mapping with exactly one key:
     intervention_candidate: true | false
     all: [conditions]     any: [conditions]     not: condition
 
+Added with rule language 2 (2026.2.0; vocabulary-2026.2.0-delta §1.3), usable in any version:
+
+    contraindication: <contraindication code>    the request lists it (e.g. dialysis)
+    days_since_injury: given                      the request gives days_since_injury
+    days_since_injury: {lte|lt|gte|gt|eq: number} given and compared (not given: false)
+
 Every atom becomes one bit of an integer "mask": findings, numeric comparisons (fixed per
 request, computed once), the intervention flag and the derived facts. A compiled condition is a
 closure over that integer, so evaluating a scenario is a few bit operations; this is what makes
@@ -24,6 +30,8 @@ from typing import Any
 import yaml
 
 NUMERIC_FIELDS = ("age", "symptom_duration_weeks", "conservative_care_weeks")
+#: Numeric request fields that may be absent (a comparison with an absent value is false).
+OPTIONAL_NUMERIC_FIELDS = ("days_since_injury",)
 BOOLEAN_FIELDS = ("intervention_candidate",)
 COMPARATORS: dict[str, Callable[[Any, Any], bool]] = {
     "lt": operator.lt,
@@ -173,6 +181,7 @@ class AtomTable:
         atoms = [
             (bit, field, COMPARATORS[op], value)
             for (field, op, value), bit in self.request_atoms.items()
+            if op in COMPARATORS
         ]
 
         def build(request: Mapping[str, Any]) -> int:
@@ -181,6 +190,29 @@ class AtomTable:
                 if compare(request[field], value):
                     mask |= bit
             return mask
+
+        extra = [(bit, field, op, value)
+                 for (field, op, value), bit in self.request_atoms.items()
+                 if field == "contraindication" or field in OPTIONAL_NUMERIC_FIELDS]
+        if not extra:
+            return build
+        atoms = [a for a in atoms if a[1] != "contraindication"
+                 and a[1] not in OPTIONAL_NUMERIC_FIELDS]
+
+        def build_v2(request: Mapping[str, Any]) -> int:
+            mask = build(request)
+            given = request.get("contraindications") or ()
+            for bit, field, op, value in extra:
+                if field == "contraindication":
+                    hit = value in given
+                else:
+                    actual = request.get(field)
+                    hit = actual is not None and (op == "given" or COMPARATORS[op](actual, value))
+                if hit:
+                    mask |= bit
+            return mask
+
+        return build_v2
 
         return build
 
@@ -260,11 +292,13 @@ class ConditionCompiler:
         file: str,
         problems: list[RuleProblem],
         known_facts: Iterable[str] = (),
+        contraindications: Iterable[str] = (),
     ) -> None:
         self.table = table
         self.file = file
         self.problems = problems
         self.known_facts = set(known_facts)
+        self.contraindications = set(contraindications)
 
     def _problem(self, line: int | None, message: str) -> None:
         self.problems.append(RuleProblem(self.file, line, message))
@@ -321,6 +355,32 @@ class ConditionCompiler:
                 )
                 return None
             return _atom(self.table.fact_bit(value), frozenset({value}))
+        if key == "contraindication":
+            if value not in self.contraindications:
+                self._problem(key_line, f"unknown contraindication {value!r} (not in the "
+                              "version's vocabulary)")
+                return None
+            return _atom(self.table.request_bit("contraindication", "has", value))
+        if key in OPTIONAL_NUMERIC_FIELDS:
+            if value == "given":
+                return _atom(self.table.request_bit(key, "given", True))
+            if not isinstance(value, Mapping) or not value:
+                self._problem(key_line, f"'{key}' is 'given' or comparisons, e.g. {{lte: 7}}")
+                return None
+            optional_parts: list[Compiled] = []
+            for op, number in value.items():
+                if op not in COMPARATORS or isinstance(number, bool) or not isinstance(
+                        number, int | float):
+                    self._problem(line_of(value, op, key_line),
+                                  f"'{key}' needs comparisons with numbers, e.g. {{lte: 7}}")
+                    return None
+                optional_parts.append(_atom(self.table.request_bit(key, op, number)))
+            if len(optional_parts) == 1:
+                return optional_parts[0]
+            refs = 0
+            for p in optional_parts:
+                refs |= p.refs
+            return Compiled(fn=_combine_all(optional_parts), refs=refs)
         if key in BOOLEAN_FIELDS:
             if not isinstance(value, bool):
                 self._problem(key_line, f"'{key}' must be true or false")
@@ -367,6 +427,12 @@ def describe(node: Any) -> str:
         return f"not {describe(value)}"
     if key in ("finding", "fact"):
         return str(value)
+    if key == "contraindication":
+        return f"contraindication {value}"
+    if key in OPTIONAL_NUMERIC_FIELDS:
+        if value == "given":
+            return f"{key} given"
+        return " and ".join(f"{key} {COMPARATOR_WORDS[op]} {n}" for op, n in value.items())
     if key in NUMERIC_FIELDS:
         return " and ".join(f"{key} {COMPARATOR_WORDS[op]} {n}" for op, n in value.items())
     return f"{key} = {str(value).lower()}"

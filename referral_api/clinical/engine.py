@@ -163,15 +163,26 @@ def region_has_fact(rules: RegionRules, name: str) -> bool:
 def evaluate(
     request: Mapping[str, Any],
     ruleset: RuleSet,
-    vocabulary: Vocabulary,
+    vocabulary: Vocabulary | None = None,
     *,
     counterfactuals: bool = True,
+    placeholders: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a validated request against one rule-set version; see api-v1.md for the shape.
 
     The request has its defaults applied (web layer). Order and duplicates in `findings` and
-    `contraindications` do not matter.
+    `contraindications` do not matter. The version's own vocabulary is used when it has one
+    (`vocabulary` is the fallback for versions that share the v1 file). Rule language 2
+    (2026.2.0 and later) is evaluated by :mod:`combine`; `placeholders` fill its patient texts.
     """
+    vocabulary = ruleset.vocabulary or vocabulary
+    if vocabulary is None:
+        raise ValueError(f"rule set {ruleset.version} has no vocabulary")
+    if ruleset.language >= 2:
+        from referral_api.clinical import combine  # deferred: combine imports this module
+
+        return combine.evaluate(request, ruleset, vocabulary, counterfactuals=counterfactuals,
+                                placeholders=placeholders)
     region = request["region"]
     rules = ruleset.regions.get(region)
     if rules is None:

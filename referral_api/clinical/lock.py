@@ -4,6 +4,10 @@ Hashing: each file's canonical content is its parsed YAML as JSON with sorted ke
 separators and UTF-8 (so comments and formatting do not count). A version's sha256 is taken
 over, for each file in sorted file-name order (the version's files plus "vocabulary.yaml"),
 the bytes `<file name>\\n<canonical JSON>\\n`.
+
+"vocabulary.yaml" is the version's own vocabulary when its directory holds one (2026.2.0 and
+later: vocabulary v2), else the shared ``rules/vocabulary.yaml`` (v1, as hashed into 2026.1.0:
+that computation is unchanged, so the published 2026.1.0 hash still verifies).
 """
 
 from __future__ import annotations
@@ -49,11 +53,22 @@ def version_files(version_dir: Path) -> list[str]:
     return sorted(p.name for p in version_dir.glob("*.yaml") if p.is_file())
 
 
-def file_hashes(rules_dir: Path, ruleset_id: str, version: str) -> dict[str, str]:
-    """sha256 of each file's canonical content, the version's files plus vocabulary.yaml."""
+def vocabulary_path(rules_dir: Path, ruleset_id: str, version: str) -> Path:
+    """The vocabulary a version uses: its own vocabulary.yaml, else the shared v1 file."""
+    own = version_dir(rules_dir, ruleset_id, version) / VOCABULARY_FILE
+    return own if own.is_file() else Path(rules_dir) / VOCABULARY_FILE
+
+
+def _hashed_paths(rules_dir: Path, ruleset_id: str, version: str) -> dict[str, Path]:
     vdir = version_dir(rules_dir, ruleset_id, version)
     paths = {name: vdir / name for name in version_files(vdir)}
-    paths[VOCABULARY_FILE] = Path(rules_dir) / VOCABULARY_FILE
+    paths[VOCABULARY_FILE] = vocabulary_path(rules_dir, ruleset_id, version)
+    return paths
+
+
+def file_hashes(rules_dir: Path, ruleset_id: str, version: str) -> dict[str, str]:
+    """sha256 of each file's canonical content, the version's files plus vocabulary.yaml."""
+    paths = _hashed_paths(rules_dir, ruleset_id, version)
     return {
         name: hashlib.sha256(canonical_bytes(paths[name])).hexdigest() for name in sorted(paths)
     }
@@ -64,8 +79,7 @@ def compute_sha256(rules_dir: Path, ruleset_id: str, version: str) -> str:
     vdir = version_dir(rules_dir, ruleset_id, version)
     if not (vdir / RULESET_FILE).is_file():
         raise RuleError([RuleProblem(str(vdir), None, "no ruleset.yaml: unknown version")])
-    paths = {name: vdir / name for name in version_files(vdir)}
-    paths[VOCABULARY_FILE] = Path(rules_dir) / VOCABULARY_FILE
+    paths = _hashed_paths(rules_dir, ruleset_id, version)
     digest = hashlib.sha256()
     for name in sorted(paths):
         try:
@@ -108,7 +122,8 @@ def verify_against_lock(
         if name not in locked or name not in present:
             changed.append(name)
             continue
-        path = Path(rules_dir) / name if name == VOCABULARY_FILE else vdir / name
+        path = (vocabulary_path(rules_dir, ruleset_id, version) if name == VOCABULARY_FILE
+                 else vdir / name)
         try:
             digest = hashlib.sha256(canonical_bytes(path)).hexdigest()
         except (OSError, yaml.YAMLError):
@@ -124,8 +139,10 @@ def verify_against_lock(
             changed.append("(version hash)")
     if not changed:
         return []
+    own_vocabulary = (vdir / VOCABULARY_FILE).is_file()
     shown = [
-        f"{VOCABULARY_FILE}" if n == VOCABULARY_FILE else f"{ruleset_id}/{version}/{n}"
+        f"{VOCABULARY_FILE}" if n == VOCABULARY_FILE and not own_vocabulary
+        else f"{ruleset_id}/{version}/{n}"
         for n in changed
     ]
     return [

@@ -1,7 +1,15 @@
-"""The binding vocabulary: findings, contraindications and procedures (rules/vocabulary.yaml).
+"""The binding vocabulary: findings, contraindications and procedures.
 
 Pure module: no Flask, no database. The data file is the source of truth; this module only
 gives it types, checks its shape and answers code look-ups (CPT, LOINC) for the CDS Hooks layer.
+
+Two formats are read. v1 (``rules/vocabulary.yaml``, hashed into 2026.1.0 and therefore
+frozen) and v2 (``format: 2``, a version directory's own ``vocabulary.yaml``, first used by
+2026.2.0; ``vocabulary-2026.2.0-delta.md`` §1): v2 adds per finding ``icd10_exclude``,
+``recency_days``, ``red_flag``, ``deprecated``, ``replaced_by``, the clinical form groups, and
+per procedure ``site`` and ``cds_hooks_trigger``. Every attribute exists for both formats (v1
+gets the defaults), so callers need not ask which format they hold; ``to_json`` shows the v2
+attributes only for a v2 vocabulary, so the v1 document served for 2026.1.0 is unchanged.
 """
 
 from __future__ import annotations
@@ -16,6 +24,10 @@ import yaml
 from referral_api.enums import REGIONS
 
 FINDING_GROUPS = ("red_flags", "neurological", "trauma", "history")
+#: The v2 groups: the clinical groups of the form (delta §8.7), in display order.
+FINDING_GROUPS_V2 = ("cauda_equina", "neurological", "trauma", "infection", "cancer", "history",
+                     "imaging")
+SITES = ("spine", "sacroiliac")
 MODALITIES = ("mri", "ct", "ct_myelography", "xray")
 CONTRASTS = ("without", "with", "without_and_with")
 
@@ -39,6 +51,19 @@ class Finding:
     group: str
     icd10: tuple[str, ...]
     snomed: tuple[str, ...]
+    #: ICD-10-CM prefixes that never map, even when an include prefix matches (v2).
+    icd10_exclude: tuple[str, ...] = ()
+    #: A FHIR Condition counts only when dated within this many days (v2; None: no window).
+    recency_days: int | None = None
+    #: Listed as "not assessed" over CDS Hooks when not found (v2; v1 findings default true).
+    red_flag: bool = True
+    deprecated: bool = False
+    replaced_by: tuple[str, ...] = ()
+
+    @property
+    def derivable(self) -> bool:
+        """True when standard codes map to the finding (it can be found in a FHIR record)."""
+        return bool(self.icd10 or self.snomed)
 
 
 @dataclass(frozen=True)
@@ -50,6 +75,9 @@ class Contraindication:
     definition: str
     icd10: tuple[str, ...]
     snomed: tuple[str, ...]
+    icd10_exclude: tuple[str, ...] = ()
+    deprecated: bool = False
+    replaced_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +92,10 @@ class Procedure:
     cpt: tuple[str, ...]
     cpt_aliases: tuple[str, ...]
     loinc: tuple[str, ...]
+    #: ``spine`` or ``sacroiliac`` (SI-joint studies are requested in the lumbar region).
+    site: str = "spine"
+    #: False: an order coded with this procedure never triggers a CDS Hooks card (v2).
+    cds_hooks_trigger: bool = True
 
     @property
     def is_mri(self) -> bool:
@@ -87,9 +119,24 @@ class Procedure:
         """An MRI with a gadolinium-based agent (with, or without and with, contrast)."""
         return self.modality == "mri" and self.contrast in ("with", "without_and_with")
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON form used by GET /v1/vocabulary."""
-        return {
+    @property
+    def uses_iv_iodinated(self) -> bool:
+        """A CT with IV iodinated contrast (with, or without and with); not CT myelography."""
+        return self.modality == "ct" and self.contrast in ("with", "without_and_with")
+
+    @property
+    def is_intrathecal(self) -> bool:
+        """CT myelography: contrast given intrathecally (no renal or metformin advice)."""
+        return self.modality == "ct_myelography"
+
+    @property
+    def imaging_region(self) -> str:
+        """The anatomical area: the spinal region, or ``sacroiliac`` for SI-joint studies."""
+        return "sacroiliac" if self.site == "sacroiliac" else self.region
+
+    def to_json(self, v2: bool = False) -> dict[str, Any]:
+        """JSON form used by GET /v1/vocabulary (``v2``: with site and cds_hooks_trigger)."""
+        out: dict[str, Any] = {
             "code": self.code,
             "label": self.label,
             "region": self.region,
@@ -99,6 +146,10 @@ class Procedure:
             "cpt_aliases": list(self.cpt_aliases),
             "loinc": list(self.loinc),
         }
+        if v2:
+            out["site"] = self.site
+            out["cds_hooks_trigger"] = self.cds_hooks_trigger
+        return out
 
 
 class Vocabulary:
@@ -116,7 +167,11 @@ class Vocabulary:
         recent_only_findings: frozenset[str],
         recent_window_weeks: int,
         egfr_loinc: tuple[str, ...],
+        format: int = 1,
     ) -> None:
+        #: 1 (rules/vocabulary.yaml) or 2 (a version's own file, delta §1).
+        self.format = format
+        self.finding_groups = FINDING_GROUPS_V2 if format >= 2 else FINDING_GROUPS
         self.findings = findings
         self.contraindications = contraindications
         self.procedures = procedures
@@ -185,36 +240,62 @@ class Vocabulary:
         """MRI of the region without contrast: the study assumed when none is requested."""
         return self.procedures[f"mri_{region}_without_contrast"]
 
+    def red_flags(self) -> list[Finding]:
+        """The red-flag findings, in vocabulary order (criteria-2026.2.0 §10.2)."""
+        return [f for f in self.findings.values() if f.red_flag]
+
+    def recency_days(self, code: str) -> int | None:
+        """The FHIR recency window of a finding in days (v1: the CES findings' 4 weeks)."""
+        finding = self.findings.get(code)
+        if finding is not None and finding.recency_days is not None:
+            return finding.recency_days
+        if code in self.recent_only_findings:
+            return 7 * self.recent_window_weeks
+        return None
+
     def procedures_of_region(self, region: str) -> list[Procedure]:
         """The procedures of one region, in file order."""
         return [p for p in self.procedures.values() if p.region == region]
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form served at GET /v1/vocabulary."""
+        """JSON form served at GET /v1/vocabulary (v2 attributes only for a v2 vocabulary)."""
+        v2 = self.format >= 2
+
+        def finding(f: Finding) -> dict[str, Any]:
+            out: dict[str, Any] = {
+                "code": f.code,
+                "label": f.label,
+                "definition": f.definition,
+                "group": f.group,
+                "icd10": list(f.icd10),
+                "snomed": list(f.snomed),
+                "recent_only": f.code in self.recent_only_findings,
+            }
+            if v2:
+                out.update(icd10_exclude=list(f.icd10_exclude), recency_days=f.recency_days,
+                           red_flag=f.red_flag, derivable=f.derivable,
+                           deprecated=f.deprecated, replaced_by=list(f.replaced_by))
+            return out
+
+        def contraindication(c: Contraindication) -> dict[str, Any]:
+            out: dict[str, Any] = {
+                "code": c.code,
+                "label": c.label,
+                "definition": c.definition,
+                "icd10": list(c.icd10),
+                "snomed": list(c.snomed),
+            }
+            if v2:
+                out.update(icd10_exclude=list(c.icd10_exclude), deprecated=c.deprecated,
+                           replaced_by=list(c.replaced_by))
+            return out
+
+        head: dict[str, Any] = {"format": 2} if v2 else {}
         return {
-            "findings": [
-                {
-                    "code": f.code,
-                    "label": f.label,
-                    "definition": f.definition,
-                    "group": f.group,
-                    "icd10": list(f.icd10),
-                    "snomed": list(f.snomed),
-                    "recent_only": f.code in self.recent_only_findings,
-                }
-                for f in self.findings.values()
-            ],
-            "contraindications": [
-                {
-                    "code": c.code,
-                    "label": c.label,
-                    "definition": c.definition,
-                    "icd10": list(c.icd10),
-                    "snomed": list(c.snomed),
-                }
-                for c in self.contraindications.values()
-            ],
-            "procedures": [p.to_json() for p in self.procedures.values()],
+            **head,
+            "findings": [finding(f) for f in self.findings.values()],
+            "contraindications": [contraindication(c) for c in self.contraindications.values()],
+            "procedures": [p.to_json(v2) for p in self.procedures.values()],
             "spine_pain_codes": {k: list(v) for k, v in self.spine_pain_codes.items()},
             "cauda_equina_diagnosis": {
                 **{k: list(v) for k, v in self.cauda_equina_diagnosis_codes.items()},
@@ -247,16 +328,59 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
+_V1_FINDING_KEYS = {"label", "definition", "group", "icd10", "snomed"}
+_V2_FINDING_KEYS = _V1_FINDING_KEYS | {"icd10_exclude", "recency_days", "red_flag", "deprecated",
+                                       "replaced_by"}
+_V1_CONTRA_KEYS = {"label", "definition", "icd10", "snomed"}
+_V2_CONTRA_KEYS = _V1_CONTRA_KEYS | {"icd10_exclude", "deprecated", "replaced_by"}
+_V1_PROCEDURE_KEYS = {"label", "region", "modality", "contrast", "cpt", "cpt_aliases", "loinc"}
+_V2_PROCEDURE_KEYS = _V1_PROCEDURE_KEYS | {"site", "cds_hooks_trigger"}
+
+
+def _keys(entry: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(str(k) for k in entry if k not in allowed)
+    if unknown:
+        raise VocabularyError(f"{where}: unknown key(s) {', '.join(unknown)}")
+
+
+def _flag(entry: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        raise VocabularyError(f"{where}: '{key}' must be true or false")
+    return value
+
+
+def _deprecation(entry: Mapping[str, Any], where: str) -> tuple[bool, tuple[str, ...]]:
+    deprecated = _flag(entry, "deprecated", False, where)
+    replaced_by = _strings(entry.get("replaced_by"), f"{where}.replaced_by")
+    if replaced_by and not deprecated:
+        raise VocabularyError(f"{where}: 'replaced_by' needs 'deprecated: true'")
+    return deprecated, replaced_by
+
+
 def parse_vocabulary(data: Any, source: str = "vocabulary.yaml") -> Vocabulary:
-    """Build a Vocabulary from the parsed YAML document, checking every field."""
+    """Build a Vocabulary from the parsed YAML document (format 1 or 2), checking every field."""
     doc = _mapping(data, source)
+    fmt = doc.get("format", 1)
+    if fmt not in (1, 2):
+        raise VocabularyError(f"{source}: format must be 1 or 2")
+    v2 = fmt == 2
+    groups = FINDING_GROUPS_V2 if v2 else FINDING_GROUPS
     findings: dict[str, Finding] = {}
     for code, entry in _mapping(doc.get("findings"), f"{source}: findings").items():
         where = f"{source}: findings.{code}"
         entry = _mapping(entry, where)
+        if v2:
+            _keys(entry, _V2_FINDING_KEYS, where)
         group = _text(entry, "group", where)
-        if group not in FINDING_GROUPS:
-            raise VocabularyError(f"{where}: group must be one of {', '.join(FINDING_GROUPS)}")
+        if group not in groups:
+            raise VocabularyError(f"{where}: group must be one of {', '.join(groups)}")
+        recency = entry.get("recency_days")
+        if recency is not None and (
+            isinstance(recency, bool) or not isinstance(recency, int) or recency <= 0
+        ):
+            raise VocabularyError(f"{where}: recency_days must be a positive integer")
+        deprecated, replaced_by = _deprecation(entry, where)
         findings[code] = Finding(
             code=code,
             label=_text(entry, "label", where),
@@ -264,6 +388,11 @@ def parse_vocabulary(data: Any, source: str = "vocabulary.yaml") -> Vocabulary:
             group=group,
             icd10=_strings(entry.get("icd10"), f"{where}.icd10"),
             snomed=_strings(entry.get("snomed"), f"{where}.snomed"),
+            icd10_exclude=_strings(entry.get("icd10_exclude"), f"{where}.icd10_exclude"),
+            recency_days=recency,
+            red_flag=_flag(entry, "red_flag", True, where),
+            deprecated=deprecated,
+            replaced_by=replaced_by,
         )
     contraindications: dict[str, Contraindication] = {}
     for code, entry in _mapping(
@@ -271,17 +400,28 @@ def parse_vocabulary(data: Any, source: str = "vocabulary.yaml") -> Vocabulary:
     ).items():
         where = f"{source}: contraindications.{code}"
         entry = _mapping(entry, where)
+        if v2:
+            _keys(entry, _V2_CONTRA_KEYS, where)
+        deprecated, replaced_by = _deprecation(entry, where)
         contraindications[code] = Contraindication(
             code=code,
             label=_text(entry, "label", where),
             definition=_text(entry, "definition", where),
             icd10=_strings(entry.get("icd10"), f"{where}.icd10"),
             snomed=_strings(entry.get("snomed"), f"{where}.snomed"),
+            icd10_exclude=_strings(entry.get("icd10_exclude"), f"{where}.icd10_exclude"),
+            deprecated=deprecated,
+            replaced_by=replaced_by,
         )
     procedures: dict[str, Procedure] = {}
     for code, entry in _mapping(doc.get("procedures"), f"{source}: procedures").items():
         where = f"{source}: procedures.{code}"
         entry = _mapping(entry, where)
+        if v2:
+            _keys(entry, _V2_PROCEDURE_KEYS, where)
+        site = entry.get("site", "spine")
+        if site not in SITES:
+            raise VocabularyError(f"{where}: site must be one of {', '.join(SITES)}")
         region, modality = entry.get("region"), entry.get("modality")
         contrast = entry.get("contrast")
         if region not in REGIONS:
@@ -302,6 +442,8 @@ def parse_vocabulary(data: Any, source: str = "vocabulary.yaml") -> Vocabulary:
             cpt=cpt,
             cpt_aliases=_strings(entry.get("cpt_aliases"), f"{where}.cpt_aliases"),
             loinc=_strings(entry.get("loinc"), f"{where}.loinc"),
+            site=site,
+            cds_hooks_trigger=_flag(entry, "cds_hooks_trigger", True, where),
         )
     for region in REGIONS:
         if f"mri_{region}_without_contrast" not in procedures:
@@ -309,13 +451,27 @@ def parse_vocabulary(data: Any, source: str = "vocabulary.yaml") -> Vocabulary:
     pain = _mapping(doc.get("spine_pain_codes"), f"{source}: spine_pain_codes")
     ces = _mapping(doc.get("cauda_equina_diagnosis"), f"{source}: cauda_equina_diagnosis")
     ces_findings = _strings(ces.get("findings"), f"{source}: cauda_equina_diagnosis.findings")
-    recent = _strings(doc.get("recent_only_findings"), f"{source}: recent_only_findings")
+    if v2:
+        # recency_days replaces the v1 pair; kept as attributes for v1-era callers.
+        for key in ("recent_only_findings", "recent_window_weeks"):
+            if key in doc:
+                raise VocabularyError(f"{source}: '{key}' is v1 only (use recency_days)")
+        recent = tuple(c for c, f in findings.items() if f.recency_days is not None)
+        weeks = 4
+    else:
+        recent = _strings(doc.get("recent_only_findings"), f"{source}: recent_only_findings")
+        weeks = doc.get("recent_window_weeks")
     for code in (*ces_findings, *recent):
         if code not in findings:
             raise VocabularyError(f"{source}: unknown finding {code!r}")
-    weeks = doc.get("recent_window_weeks")
     if not isinstance(weeks, int) or isinstance(weeks, bool) or weeks <= 0:
         raise VocabularyError(f"{source}: recent_window_weeks must be a positive integer")
+    for kind, table in (("findings", findings), ("contraindications", contraindications)):
+        for item in table.values():
+            for other in item.replaced_by:
+                if other not in table:
+                    raise VocabularyError(
+                        f"{source}: {kind}.{item.code}.replaced_by names unknown {other!r}")
     return Vocabulary(
         findings=findings,
         contraindications=contraindications,
@@ -332,11 +488,12 @@ def parse_vocabulary(data: Any, source: str = "vocabulary.yaml") -> Vocabulary:
         recent_only_findings=frozenset(recent),
         recent_window_weeks=weeks,
         egfr_loinc=_strings(doc.get("egfr_loinc"), f"{source}: egfr_loinc"),
+        format=fmt,
     )
 
 
 def load_vocabulary(path: Path) -> Vocabulary:
-    """Load and check rules/vocabulary.yaml."""
+    """Load and check a vocabulary file (rules/vocabulary.yaml, or a version's own)."""
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
         data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
