@@ -97,10 +97,16 @@ def build_openapi(app: Flask, vocabulary: Vocabulary) -> str:
     }})
     spec.path("/v1/vocabulary", operations={"get": {
         "summary": "Findings, contraindications and procedures with standard codes",
+        "description": "The vocabulary of the rule set version in force now (requests are "
+                       "validated against it), or of `ruleset_version`. The request schema "
+                       "in this document lists the codes in force when the service started.",
         "security": secured,
-        "responses": {"200": {"description": "Vocabulary",
+        "parameters": [{"in": "query", "name": "ruleset_version", "required": False,
+                        "schema": {"type": "string"},
+                        "description": "a loaded version, e.g. 2026.1.0"}],
+        "responses": {"200": {"description": "Vocabulary (with `ruleset_version`)",
                               "content": {"application/json": {"schema": {"type": "object"}}}},
-                      **_problems(*auth_errors)},
+                      **_problems(*auth_errors, 404)},
     }})
     spec.path("/healthz", operations={"get": {
         "summary": "Liveness", "security": [],

@@ -191,6 +191,14 @@ class ProcedureRatingSchema(Schema):
     rating = fields.String(required=True, validate=validate.OneOf(RATINGS))
 
 
+class RecommendedProcedureSchema(ProcedureRatingSchema):
+    step = fields.Integer(
+        validate=validate.Range(min=1),
+        metadata={"description": "rule set 2026.2.0 and later: the plan step (1, 2, …); "
+                  "items with the same step are alternatives (first preferred), steps are "
+                  "done in order. Absent in 2026.1.0 decisions."})
+
+
 class ScenarioRefSchema(Schema):
     id = fields.String(required=True)
     title = fields.String(required=True)
@@ -199,7 +207,37 @@ class ScenarioRefSchema(Schema):
 
 class AlertSchema(Schema):
     code = fields.String(required=True)
+    level = fields.String(
+        validate=validate.OneOf(("info", "caution", "contraindicated")),
+        metadata={"description": "rule set 2026.2.0 and later; `info` alerts do not change "
+                  "`safety.status`. Absent in 2026.1.0 decisions."})
     message = fields.String(required=True)
+
+
+class ComeBackIfSchema(Schema):
+    sign = fields.String(required=True)
+    level = fields.String(required=True, validate=validate.OneOf(("emergency", "today", "week")))
+    action = fields.String(required=True)
+
+
+class PatientInformationSchema(Schema):
+    """Plain-language text for the patient (US grade 8 or below) for the governing scenario.
+
+    Placeholders are substituted from configuration: ``{emergency_number}`` from
+    ``REFERRAL_API_EMERGENCY_NUMBER`` and ``{fever_threshold}`` from
+    ``REFERRAL_API_FEVER_THRESHOLD`` (defaults in the rule set's patient-information file).
+    For several emergencies, ``come_back_if`` merges the contributing scenarios' lists.
+    """
+
+    locale = fields.String(required=True)
+    headline = fields.String(required=True)
+    what_is_happening = fields.String(required=True)
+    why_this_decision = fields.String(required=True)
+    about_the_scan = fields.String(required=True, allow_none=True)
+    meanwhile = fields.List(fields.String(), required=True)
+    come_back_if = fields.List(fields.Nested(ComeBackIfSchema), required=True)
+    questions_to_ask = fields.List(fields.String(), required=True)
+    if_scan_booked = fields.String(required=True, allow_none=True)
 
 
 class SafetySchema(Schema):
@@ -238,12 +276,27 @@ class DecisionSchema(Schema):
     urgency = fields.String(required=True, validate=validate.OneOf(URGENCIES))
     scenario = fields.Nested(ScenarioRefSchema, required=True)
     also_matched = fields.List(fields.String(), required=True)
-    recommended_procedures = fields.List(fields.Nested(ProcedureRatingSchema), required=True)
+    recommended_procedures = fields.List(fields.Nested(RecommendedProcedureSchema),
+                                         required=True)
     reasons = fields.List(fields.String(), required=True)
     safety = fields.Nested(SafetySchema, required=True)
     would_change_if = fields.List(fields.Nested(CounterfactualSchema), required=True)
     assumptions = fields.List(fields.Nested(AssumptionSchema), required=True)
     ruleset = fields.Nested(RulesetRefSchema, required=True)
+    contributing_scenarios = fields.List(
+        fields.String(),
+        metadata={"description": "rule set 2026.2.0 and later: the scenarios merged into the "
+                  "plan when two or more emergent scenarios matched (else empty). Absent in "
+                  "2026.1.0 decisions."})
+    patient_information = fields.Nested(
+        PatientInformationSchema,
+        metadata={"description": "rule set 2026.2.0 and later (absent in 2026.1.0 decisions): "
+                  "plain-language text for the patient, for the governing scenario (several "
+                  "emergencies: `come_back_if` merged, emergency first). Placeholders are "
+                  "filled from configuration: {emergency_number} from "
+                  "REFERRAL_API_EMERGENCY_NUMBER, {fever_threshold} from "
+                  "REFERRAL_API_FEVER_THRESHOLD (defaults in the rule set's "
+                  "patient-information.yaml)."})
 
 
 class FeedbackSchema(Schema):

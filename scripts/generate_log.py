@@ -12,6 +12,13 @@ statistics and time-range filters have realistic data. A share of the CDS Hooks 
 gets feedback (accepted or overridden) through ``append_feedback``.
 
 Never point it at the real ``db/`` database: it refuses an existing file unless ``--append``.
+
+``--ruleset-version`` evaluates every decision under one version (for an impact study of a
+new version: a log made under the old one, e.g. ``--ruleset-version 2026.1.0``), with that
+version's vocabulary. Findings are drawn with weights that follow how often they appear in
+spine-imaging referrals (radicular pain and minor falls common, cauda equina signs rare: the
+weights are the project's estimate, not measured data); conservative care never exceeds the
+symptom duration (the API refuses that since 2026.2.0).
 """
 
 from __future__ import annotations
@@ -50,6 +57,23 @@ def _weighted(rng: random.Random, pairs: tuple[tuple[str, float], ...]) -> str:
     return rng.choices([p[0] for p in pairs], weights=[p[1] for p in pairs])[0]
 
 
+#: Relative weight of each finding among the findings a referral lists (default 1.0). An
+#: estimate of referral practice for the synthetic log, not clinical data.
+FINDING_WEIGHTS = {
+    "radiculopathy": 14, "neurologic_deficit": 5, "minor_trauma": 6, "significant_trauma": 2,
+    "osteoporosis": 3, "history_of_cancer": 3, "prior_spine_surgery": 3,
+    "degenerative_changes_on_radiographs": 3, "night_pain": 2, "unexplained_weight_loss": 1.5,
+    "long_term_corticosteroids": 1.5, "myelopathy_signs": 1.5, "fever": 1,
+    "elevated_inflammatory_markers": 1, "immunosuppression": 1, "diabetes": 4,
+    "severe_motor_deficit": 0.6, "progressive_neurologic_deficit": 0.6, "urinary_retention": 0.5,
+    "bowel_or_bladder_incontinence": 0.4, "saddle_anesthesia": 0.4, "iv_drug_use": 0.4,
+    "recent_bacterial_infection": 0.5, "ankylosed_spine": 0.4, "midline_cervical_tenderness": 0.8,
+    "altered_mental_status": 0.3, "distracting_injury": 0.3, "bilateral_radiculopathy": 1,
+    "bilateral_leg_weakness": 0.3, "intoxication": 0.3, "midline_spinal_tenderness": 0.8,
+    "inflammatory_back_pain": 0.8, "cspine_rule_low_risk": 0.8,
+}
+
+
 class Generator:
     """Draws validated requests (defaults applied) with a plausible clinical mix."""
 
@@ -57,10 +81,18 @@ class Generator:
         self.vocabulary = vocabulary
         self.rng = rng
         self.findings = sorted(vocabulary.findings)
+        self.weights = [FINDING_WEIGHTS.get(code, 1.0) for code in self.findings]
         self.contraindications = sorted(vocabulary.contraindications)
         self.procedures = {r: [p.code for p in vocabulary.procedures_of_region(r)]
                            for r, _ in REGIONS}
         self.clinicians = [f"dr-{i:04d}" for i in range(400)]
+
+    def _findings(self, count: int) -> list[str]:
+        """``count`` distinct findings drawn by weight."""
+        chosen: set[str] = set()
+        while len(chosen) < count:
+            chosen.add(self.rng.choices(self.findings, weights=self.weights)[0])
+        return sorted(chosen)
 
     def request(self) -> dict:
         """One validated request (as ``RequestLoader.load`` returns it), reference in clear."""
@@ -77,9 +109,10 @@ class Generator:
             "requested_procedure": (rng.choice(self.procedures[region]) if rng.random() < 0.2
                                     else self.vocabulary.default_procedure(region).code),
             "symptom_duration_weeks": duration,
-            "conservative_care_weeks": rng.choice((0, 0, 2, 4, 6, 8)) if duration >= 4 else 0,
+            "conservative_care_weeks": (min(duration, rng.choice((0, 0, 2, 4, 6, 8)))
+                                        if duration >= 4 else 0),
             "intervention_candidate": rng.random() < 0.15,
-            "findings": sorted(rng.sample(self.findings, n_findings)),
+            "findings": self._findings(n_findings),
             "contraindications": ([rng.choice(self.contraindications)]
                                   if rng.random() < 0.08 else []),
         }
@@ -103,7 +136,7 @@ def _install_clock(start: dt.datetime) -> types.SimpleNamespace:
 
 
 def generate(path: Path, count: int, *, batch: int, days: float, feedback_rate: float,
-             seed: int, append: bool) -> dict:
+             seed: int, append: bool, ruleset_version: str | None = None) -> dict:
     """Append ``count`` synthetic decisions to the log at ``path``; returns timings."""
     if path.exists() and not append:
         raise SystemExit(f"{path} exists; remove it or pass --append")
@@ -112,7 +145,9 @@ def generate(path: Path, count: int, *, batch: int, days: float, feedback_rate: 
     db.close()
     registry = load_registry(PROJECT_ROOT / "rules")
     rng = random.Random(seed)
-    gen = Generator(registry.vocabulary, rng)
+    fixed = registry.get(ruleset_version) if ruleset_version else None
+    # One generator per vocabulary: requests use the codes of the version that evaluates them.
+    generators: dict[str, Generator] = {}
     log = SQLiteDecisionLog(path)
     end = dt.datetime.now(dt.UTC)
     start = end - dt.timedelta(days=days)
@@ -126,10 +161,14 @@ def generate(path: Path, count: int, *, batch: int, days: float, feedback_rate: 
         news = []
         t0 = time.perf_counter()
         try:
-            ruleset = registry.in_force(clock.now)
+            ruleset = fixed or registry.in_force(clock.now)
         except LookupError:
             # Before the first version's effective date: use the one in force now.
             ruleset = registry.in_force(end)
+        gen = generators.get(ruleset.version)
+        if gen is None:
+            gen = generators[ruleset.version] = Generator(
+                registry.vocabulary_for(ruleset.version), rng)
         for _ in range(size):
             request = gen.request()
             t = time.perf_counter()
@@ -193,11 +232,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="share of CDS Hooks decisions that get feedback")
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--append", action="store_true", help="add to an existing log")
+    parser.add_argument("--ruleset-version", default=None,
+                        help="evaluate every decision under this version (default: the one "
+                             "in force at each simulated time)")
     args = parser.parse_args(argv)
     if args.database.resolve().is_relative_to((PROJECT_ROOT / "db").resolve()):
         raise SystemExit("refusing to write synthetic decisions into the project's db/")
     print(generate(args.database, args.count, batch=args.batch, days=args.days,
-                   feedback_rate=args.feedback_rate, seed=args.seed, append=args.append))
+                   feedback_rate=args.feedback_rate, seed=args.seed, append=args.append,
+                   ruleset_version=args.ruleset_version))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ SHARED = PROJECT_ROOT.parent / "shared"
 
 def make_app(tmp_path: Path, **overrides: Any):
     """An app on a fresh migrated database under ``tmp_path``."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     database = tmp_path / "decisions.sqlite"
     db = connect(database)
     migrate(db)
@@ -33,10 +34,24 @@ def make_app(tmp_path: Path, **overrides: Any):
     return create_app(config)
 
 
+#: A time when rule set 2026.1.0 is in force (2026.2.0 takes effect on 2026-12-01). Tests of
+#: 2026.1.0 behaviour pin the decision clock to it: ``make_app(tmp_path,
+#: EVALUATION_TIME=BEFORE_2026_2_0)`` or the ``app_2026_1_0`` fixture.
+BEFORE_2026_2_0 = "2026-11-30T12:00:00Z"
+
+
 @pytest.fixture
 def app(tmp_path: Path):
     """The service on a temporary database with the real rules."""
     application = make_app(tmp_path)
+    yield application
+    application.extensions["referral_api"].log.close()
+
+
+@pytest.fixture
+def app_2026_1_0(tmp_path: Path):
+    """The service with its decision clock pinned before 2026-12-01: 2026.1.0 is in force."""
+    application = make_app(tmp_path / "v1", EVALUATION_TIME=BEFORE_2026_2_0)
     yield application
     application.extensions["referral_api"].log.close()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
 
 from flask import Response, current_app
 
@@ -37,7 +36,7 @@ def readyz() -> Response:
     except OSError:
         checks["disk"] = "unavailable"
     try:
-        in_force = svc.registry.in_force(datetime.now(UTC)).version
+        in_force = svc.registry.in_force(svc.settings.clock()).version
         checks["rulesets"] = f"{len(svc.registry.versions())} loaded"
     except LookupError:
         in_force = None

@@ -33,6 +33,12 @@ be appended at the end in a later version, existing ones never change name, orde
 | feedback_count | number of feedback entries |
 | override_reason | the latest override reason's code or display, or empty |
 | chain_seq, chain_prev_hash, chain_hash | the record's place in the hash chain |
+| days_since_injury | input (rule set 2026.2.0 and later), or empty |
+| contributing_scenarios | ids merged into the plan (several emergencies), ``;``-separated |
+| recommended_steps | plan step of each ``recommended_procedures`` item, same order, ``;`` |
+| safety_alert_levels | level of each ``safety_alerts`` item, same order, ``;`` |
+
+The last two are empty for 2026.1.0 decisions (no steps, no alert levels).
 
 Cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab
 or carriage return) are prefixed with ``'``; only free-text columns can start that way.
@@ -54,6 +60,8 @@ CSV_COLUMNS: tuple[str, ...] = (
     "safety_status", "safety_alerts", "assumptions", "ruleset_id", "ruleset_version",
     "ruleset_sha256", "engine_version", "latency_ms", "hook_instance", "feedback",
     "feedback_count", "override_reason", "chain_seq", "chain_prev_hash", "chain_hash",
+    # Appended with rule set 2026.2.0 (vocabulary-2026.2.0-delta §7):
+    "days_since_injury", "contributing_scenarios", "recommended_steps", "safety_alert_levels",
 )  # fmt: skip
 
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
@@ -145,6 +153,12 @@ def csv_row(record: Mapping[str, Any]) -> list[Any]:
         "chain_seq": chain.get("seq"),
         "chain_prev_hash": chain.get("prev_hash"),
         "chain_hash": chain.get("hash"),
+        "days_since_injury": given.get("days_since_injury"),
+        "contributing_scenarios": _joined(record.get("contributing_scenarios") or ()),
+        "recommended_steps": _joined(
+            p["step"] for p in record.get("recommended_procedures") or () if "step" in p),
+        "safety_alert_levels": _joined(
+            a["level"] for a in safety.get("alerts") or () if "level" in a),
     }
     return [_safe_cell(cells[name]) for name in CSV_COLUMNS]
 

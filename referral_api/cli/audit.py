@@ -94,11 +94,15 @@ def export_command(fmt: str, since: str | None, until: str | None) -> None:
 @click.option("--examples", default=10, show_default=True, type=click.IntRange(0, 1000),
               help="How many changed decisions to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--markdown", "as_markdown", is_flag=True,
+              help="Print the measured part of docs/rule-changes/<version>.md (Markdown).")
 def replay_command(version: str, since: str | None, until: str | None, examples: int,
-                   as_json: bool) -> None:
+                   as_json: bool, as_markdown: bool) -> None:
     """Impact report: how many logged decisions VERSION would change, and how.
 
     Re-evaluates each logged decision's input with the current engine; writes no decision.
+    Counts changes of rating, urgency (raised or lowered), governing scenario and first
+    recommended study, per recorded scenario, with an example of each.
     """
     import json
 
@@ -122,13 +126,16 @@ def replay_command(version: str, since: str | None, until: str | None, examples:
         records = log.iter_records(filters)
         log.record_access(_actor(), "replay_impact",
                           {"filters": filters, "ruleset_version": version})
-        report = impact(records, ruleset, registry.vocabulary, examples=examples)
+        report = impact(records, ruleset, ruleset.vocabulary or registry.vocabulary,
+                        examples=examples)
     except LogUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         log.close()
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
+    elif as_markdown:
+        click.echo(report.markdown(), nl=False)
     else:
         for line in report.lines():
             click.echo(line)

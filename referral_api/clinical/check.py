@@ -118,6 +118,22 @@ def run_embedded_tests(ruleset: RuleSet, vocabulary: Vocabulary) -> list[RulePro
     return problems
 
 
+def patient_information_problems(ruleset: RuleSet) -> list[RuleProblem]:
+    """The readability check (US grade 8 or below, fields, levels) of a version's patient
+    information, located in its file; none for versions without patient texts."""
+    info = ruleset.v2.patient_information if ruleset.v2 is not None else None
+    if info is None:
+        return []
+    # Deferred: textstat is needed only here, never on the decision path.
+    from referral_api.clinical.readability import check_patient_information
+
+    doc = {"locale": info.locale, "placeholders": dict(info.placeholders),
+           "scenarios": {k: dict(v) for k, v in info.scenarios.items()}}
+    ids = [s.id for rules in ruleset.regions.values() for s in rules.scenarios]
+    where = f"{ruleset.id}/{ruleset.version}/patient-information.yaml"
+    return [RuleProblem(where, None, text) for text in check_patient_information(doc, ids)]
+
+
 def check(rules_dir: Path) -> CheckReport:
     """Validate every version, run its embedded tests and verify published versions' hashes."""
     rules_dir = Path(rules_dir)
@@ -149,6 +165,7 @@ def check(rules_dir: Path) -> CheckReport:
             ))
         failures = run_embedded_tests(ruleset, vocabulary)
         report.problems.extend(failures)
+        report.problems.extend(patient_information_problems(ruleset))
         report.tests_run += len(ruleset.tests)
         state = "published" if isinstance(entry, dict) else "not published"
         report.checked.append(

@@ -186,8 +186,10 @@ def _notes(notes: Sequence[Note], mask: int) -> list[Note]:
 
 
 def _finding_reasons(ruleset: RuleSet, rules: RegionRulesV2, mask: int, present_mask: int,
-                     scenario: ScenarioV2, vocabulary: Vocabulary) -> list[str]:
-    """'X is present: <role>.' for each finding given, as in language 1."""
+                     scenarios: Sequence[ScenarioV2], vocabulary: Vocabulary) -> list[str]:
+    """'X is present: <role>.' for each finding given, as in language 1; the role is taken
+    from a fact the contributing scenarios read, else one any matching scenario reads (so a
+    cancer history in a union with MSCC reads as MSCC, not as an infection risk factor)."""
     table = ruleset.table
     assert table is not None
     fired = [f for f in ruleset.facts if f.role and f.name in rules.fact_findings
@@ -198,7 +200,12 @@ def _finding_reasons(ruleset: RuleSet, rules: RegionRulesV2, mask: int, present_
         if not present_mask & bit:
             continue
         readers = [f for f in fired if rules.fact_findings.get(f.name, 0) & bit]
-        preferred = [f for f in readers if f.name in scenario.facts] or readers
+        preferred = readers
+        for scenario in scenarios:
+            own = [f for f in readers if f.name in scenario.facts]
+            if own:
+                preferred = own
+                break
         out.append(f"{finding.label} is present: {preferred[0].role}." if preferred
                    else f"{finding.label} is present.")
     return out
@@ -327,7 +334,9 @@ def evaluate(
         if first and not any(code in in_plan for code in first[0]):
             reasons.append(f"Also matched: {other.title} ({level}): "
                            f"{_step_text(vocabulary, first[0])}.")
-    reasons.extend(_finding_reasons(ruleset, rules, mask, present_mask, governing, vocabulary))
+    readers = [*contributing, *(scenarios[i] for i in combined.matched
+                                if i not in combined.contributing)]
+    reasons.extend(_finding_reasons(ruleset, rules, mask, present_mask, readers, vocabulary))
     if combined.appropriateness != NOT_COVERED:
         if not outcome.steps:
             reasons.append("No imaging is recommended now: conservative care and reassessment.")

@@ -397,6 +397,8 @@ def load_patient_information(path: Path, display: str,
             continue
         ok = True
         for name in ("headline", "what_is_happening", "why_this_decision", "about_the_scan"):
+            if name == "about_the_scan" and text[name] is None:
+                continue  # null: no scan to explain (the readability check agrees)
             if not isinstance(text[name], str) or not text[name].strip():
                 check.problem(line_of(text, name, sline), f"{sid}.{name} must be text")
                 ok = False

@@ -37,12 +37,28 @@ from referral_api.clinical.model import (
 # --- hashing and the lock ---------------------------------------------------------------------
 
 
+_CANONICAL: dict[tuple[str, int, int], bytes] = {}
+
+
 def canonical_bytes(path: Path) -> bytes:
-    """The canonical content of a YAML file: sorted-key compact JSON of its data, UTF-8."""
+    """The canonical content of a YAML file: sorted-key compact JSON of its data, UTF-8.
+
+    Memoised by path, size and modification time: one load hashes each file three times
+    (version hash, per-file hashes, lock verification).
+    """
+    stat = Path(path).stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    cached = _CANONICAL.get(key)
+    if cached is not None:
+        return cached
     data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)  # noqa: S506
-    return json.dumps(
+    out = json.dumps(
         plain(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     ).encode("utf-8")
+    if len(_CANONICAL) > 256:
+        _CANONICAL.clear()
+    _CANONICAL[key] = out
+    return out
 
 
 def version_dir(rules_dir: Path, ruleset_id: str, version: str) -> Path:

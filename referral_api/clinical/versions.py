@@ -4,7 +4,9 @@ Pure module. The parts: ``rulecompiler`` reads and validates the files (file:lin
 and compiles them into the structures of ``rulemodel``; ``rulelock`` hashes versions and
 keeps the publish lock (its docstring defines the hash). Layout of a rules directory:
 
-    rules/vocabulary.yaml                       the vocabulary (part of every version's hash)
+    rules/vocabulary.yaml                       vocabulary v1 (part of the hash of versions
+                                                without their own, i.e. 2026.1.0)
+    rules/<ruleset id>/<version>/vocabulary.yaml   a version's own vocabulary (v2, 2026.2.0)
     rules/rules.lock                            published versions and their hashes (JSON)
     rules/<ruleset id>/<version>/ruleset.yaml   facts, safety modifiers, metadata
     rules/<ruleset id>/<version>/<region>.yaml  one file per region: scenarios in rule order
@@ -50,13 +52,42 @@ def _mark_published(ruleset: RuleSet) -> RuleSet:
     return RuleSet(**{**ruleset.__dict__, "published": True})
 
 
+#: Registries already loaded in this process, by the rules directory's fingerprint (every
+#: file's path, size and modification time): parsing and hashing two versions' YAML costs
+#: about two seconds, and apps (tests, workers) load the same unchanged directory again.
+_LOADED: dict[tuple, RuleRegistry] = {}
+_LOADED_MAX = 8
+
+
+def _fingerprint(rules_dir: Path, require_published: bool) -> tuple:
+    files = []
+    for path in sorted(rules_dir.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            files.append((str(path.relative_to(rules_dir)), stat.st_size, stat.st_mtime_ns))
+    return (str(rules_dir.resolve()), require_published, tuple(files))
+
+
 def load_registry(rules_dir: Path, *, require_published: bool = True) -> RuleRegistry:
     """Load every version; RuleError (naming files and lines) when any is invalid or tampered.
 
     Published versions (in rules.lock) must match their lock entry. Active or retired versions
     that are not published are refused when `require_published`; drafts never need the lock.
+    An unchanged directory loaded before in this process gives the same registry back.
     """
     rules_dir = Path(rules_dir)
+    key = _fingerprint(rules_dir, require_published)
+    cached = _LOADED.get(key)
+    if cached is not None:
+        return cached
+    registry = _load_registry(rules_dir, require_published)
+    if len(_LOADED) >= _LOADED_MAX:
+        _LOADED.clear()
+    _LOADED[key] = registry
+    return registry
+
+
+def _load_registry(rules_dir: Path, require_published: bool) -> RuleRegistry:
     vocabulary, problems = load_vocabulary_checked(rules_dir)
     if vocabulary is None:
         raise RuleError(problems)
@@ -106,8 +137,9 @@ def publish(rules_dir: Path, version: str, ruleset_id: str = "spine-imaging") ->
     Returns the version's sha256. Publishing again with identical content is a no-op; a
     published version whose content changed is refused (publish a new version instead).
     """
-    from referral_api.clinical.check import (
-        run_embedded_tests,  # deferred: rulecheck imports this module
+    from referral_api.clinical.check import (  # deferred: check imports this module
+        patient_information_problems,
+        run_embedded_tests,
     )
 
     rules_dir = Path(rules_dir)
@@ -120,6 +152,7 @@ def publish(rules_dir: Path, version: str, ruleset_id: str = "spine-imaging") ->
     if ruleset is None:
         raise RuleError(problems)
     failures = run_embedded_tests(ruleset, vocabulary)
+    failures += patient_information_problems(ruleset)
     if failures:
         raise RuleError(failures)
     lock = read_lock(rules_dir)

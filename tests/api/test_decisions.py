@@ -39,7 +39,26 @@ def test_cauda_equina_is_emergent_mri(post_decision) -> None:
     assert list(body) == ["decision_id", "created_at", "channel", "region",
                           "requested_procedure", "appropriateness", "urgency", "scenario",
                           "also_matched", "recommended_procedures", "reasons", "safety",
+                          "would_change_if", "assumptions", "ruleset",
+                          "contributing_scenarios", "patient_information"]
+    assert body["ruleset"]["version"] == "2026.2.0"
+    assert body["recommended_procedures"][0]["step"] == 1
+
+
+def test_2026_1_0_decisions_keep_their_shape(app_2026_1_0) -> None:
+    from referral_api.store.sqlite.keys import KeyStore
+
+    store: KeyStore = app_2026_1_0.extensions["referral_api"].keys
+    key = store.create(["evaluator"], "pinned")[1]
+    response = app_2026_1_0.test_client().post(
+        "/v1/decisions", json=lumbar_request(findings=["urinary_retention"]), headers=auth(key))
+    body = response.get_json()
+    assert body["ruleset"]["version"] == "2026.1.0"
+    assert list(body) == ["decision_id", "created_at", "channel", "region",
+                          "requested_procedure", "appropriateness", "urgency", "scenario",
+                          "also_matched", "recommended_procedures", "reasons", "safety",
                           "would_change_if", "assumptions", "ruleset"]
+    assert "step" not in body["recommended_procedures"][0]
 
 
 def test_uncomplicated_low_back_pain_is_not_appropriate(post_decision) -> None:

@@ -11,6 +11,11 @@ def test_health_and_ready(client) -> None:
     assert ready.status_code == 200
     body = ready.get_json()
     assert body["status"] == "ready"
+    assert body["ruleset_in_force"] == "2026.2.0"
+
+
+def test_ready_follows_the_pinned_clock(app_2026_1_0) -> None:
+    body = app_2026_1_0.test_client().get("/readyz").get_json()
     assert body["ruleset_in_force"] == "2026.1.0"
 
 
@@ -42,10 +47,13 @@ def test_openapi_document_is_public_and_generated(client) -> None:
 
 def test_rulesets(client, keys) -> None:
     listing = client.get("/v1/rulesets", headers=auth(keys["evaluator"])).get_json()
-    assert listing["in_force"] == "2026.1.0"
-    (current,) = [r for r in listing["rulesets"] if r["version"] == "2026.1.0"]
+    assert listing["in_force"] == "2026.2.0"
+    (current,) = [r for r in listing["rulesets"] if r["version"] == "2026.2.0"]
     assert current["status"] == "active"
     assert current["in_force"] is True
+    assert current["effective_from"] == "2026-12-01"
+    (old,) = [r for r in listing["rulesets"] if r["version"] == "2026.1.0"]
+    assert old["in_force"] is False
     one = client.get("/v1/rulesets/2026.1.0", headers=auth(keys["auditor"]))
     assert one.status_code == 200
     assert client.get("/v1/rulesets/1999.0.0", headers=auth(keys["auditor"])).status_code == 404
@@ -87,7 +95,7 @@ def test_ready_is_503_when_the_disk_is_full(app, monkeypatch) -> None:
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"] == {
-        "database": "writable", "disk": "full", "rulesets": "1 loaded"}
+        "database": "writable", "disk": "full", "rulesets": "2 loaded"}
     # The directory holding the database is the one measured.
     assert seen == [str(app.extensions["referral_api"].log.path.parent)]
     monkeypatch.setattr(health.shutil, "disk_usage",

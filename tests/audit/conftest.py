@@ -14,7 +14,7 @@ import pytest
 # imports it from referral_api/api/__init__.py as well: importing twice is harmless.
 import referral_api.api.audit  # noqa: F401
 from tests.audit.fixtures.draft_ruleset import make_draft_rules
-from tests.conftest import lumbar_request, make_app
+from tests.conftest import BEFORE_2026_2_0, lumbar_request, make_app
 
 CAUDA = {"findings": ["urinary_retention"]}
 
@@ -81,14 +81,15 @@ def bulk_append(svc: Any, count: int, batch: int = 2000) -> None:
 
 @pytest.fixture
 def draft_rules(tmp_path: Path) -> Path:
-    """A copy of rules/ with the draft version 2026.2.0 added."""
+    """A copy of rules/ with the draft version 2026.9.0 added."""
     return make_draft_rules(tmp_path / "rules")
 
 
 @pytest.fixture
 def draft_app(tmp_path: Path, draft_rules: Path):
-    """The service with the draft version loaded (and 2026.1.0 in force)."""
-    application = make_app(tmp_path, RULES_DIR=str(draft_rules))
+    """The service with the draft version loaded and its clock pinned: 2026.1.0 in force."""
+    application = make_app(tmp_path, RULES_DIR=str(draft_rules),
+                           EVALUATION_TIME=BEFORE_2026_2_0)
     yield application
     application.extensions["referral_api"].log.close()
 

@@ -41,7 +41,7 @@ def test_newest_first_with_full_records(client, auditor_headers, varied) -> None
      lambda r: r["appropriateness"] == "usually_appropriate"),
     ("urgency", "emergent", lambda r: r["urgency"] == "emergent"),
     ("scenario", "lumbar.cauda_equina", lambda r: r["scenario"]["id"] == "lumbar.cauda_equina"),
-    ("ruleset_version", "2026.1.0", lambda r: True),
+    ("ruleset_version", "2026.2.0", lambda r: True),
     ("ruleset_version", "1999.1.0", lambda r: False),
     ("channel", "cds-hooks", lambda r: r["channel"] == "cds-hooks"),
     ("channel", "form", lambda r: r["channel"] == "form"),

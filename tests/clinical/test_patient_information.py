@@ -249,6 +249,27 @@ def test_what_to_expect_exactly_when_a_study_is_planned(scenario_id):
     assert isinstance(ENTRIES[scenario_id]["about_the_scan"], str)
 
 
+def _first_study(scenario_id: str) -> str:
+    """The preferred study of the first step of the UA plan ("" when there is none)."""
+    plan = ROWS[scenario_id].ua_plan
+    if plan.startswith("—"):
+        return ""
+    return plan.split("→")[0].split(" / ")[0].strip()
+
+
+@pytest.mark.parametrize(
+    "scenario_id", [s for s in scenario_ids() if re.search(r"MRI w/", _first_study(s))]
+)
+def test_what_to_expect_says_contrast_as_the_plan_does(scenario_id):
+    """A plan led by an MRI with and without contrast says dye is used; one led by an MRI
+    without contrast says it usually is not (criteria §12.1: "whether contrast is planned")."""
+    booked = ENTRIES[scenario_id]["if_scan_booked"]
+    if _first_study(scenario_id).endswith("MRI w/wo"):
+        assert "contrast dye, given through a vein" in booked
+    else:
+        assert "does not need contrast dye" in booked
+
+
 @pytest.mark.parametrize("scenario_id", [s for s in scenario_ids() if s.startswith("thoracic.")])
 def test_every_thoracic_handout_names_the_non_spinal_emergency(scenario_id):
     """R-T (§11): every thoracic answer prompts non-spinal causes (aortic, cardiac, pulmonary)."""

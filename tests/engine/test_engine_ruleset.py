@@ -147,9 +147,12 @@ def test_in_force_by_effective_from(rules_copy):
     _new_version(rules_copy, "2027.2.0", "2027-01-01", "draft")
     publish(rules_copy, "2027.1.0")
     registry = load_registry(rules_copy)
-    assert [r.version for r in registry.versions()] == ["2026.1.0", "2027.1.0", "2027.2.0"]
+    assert [r.version for r in registry.versions()] == [
+        "2026.1.0", "2026.2.0", "2027.1.0", "2027.2.0"]
     assert registry.in_force(datetime(2026, 6, 1, tzinfo=UTC)).version == "2026.1.0"
-    assert registry.in_force(datetime(2027, 2, 28, 23, 59)).version == "2026.1.0"
+    assert registry.in_force(datetime(2026, 11, 30, 23, 59)).version == "2026.1.0"
+    assert registry.in_force(datetime(2026, 12, 1, tzinfo=UTC)).version == "2026.2.0"
+    assert registry.in_force(datetime(2027, 2, 28, 23, 59)).version == "2026.2.0"
     assert registry.in_force(datetime(2027, 3, 1, tzinfo=UTC)).version == "2027.1.0"
     with pytest.raises(LookupError):
         registry.in_force(datetime(2025, 12, 31, tzinfo=UTC))
@@ -230,3 +233,23 @@ def test_vocabulary(vocabulary):
     data = vocabulary.to_json()
     assert [f["code"] for f in data["findings"]][:2] == ["radiculopathy", "neurologic_deficit"]
     json.dumps(data)
+
+
+def test_2026_2_0_has_its_own_vocabulary_and_2026_1_0_keeps_its_hash(registry):
+    old, new = registry.get("2026.1.0"), registry.get("2026.2.0")
+    assert old.sha256 == "f04216d7e10ff4c202e2baf29de77fac1b62795c673e030fb320e54d22ebade0"
+    assert old.vocabulary.format == 1 and new.vocabulary.format == 2
+    assert registry.vocabulary_for("2026.1.0") is old.vocabulary
+    assert registry.vocabulary_at(datetime(2026, 11, 30, tzinfo=UTC)) is old.vocabulary
+    assert registry.vocabulary_at(datetime(2026, 12, 1, tzinfo=UTC)) is new.vocabulary
+    assert "bilateral_radiculopathy" not in old.vocabulary.findings
+    assert new.effective_from.isoformat() == "2026-12-01" and new.published
+
+
+def test_v2_vocabulary_change_breaks_only_2026_2_0(rules_copy):
+    _edit(rules_copy / "spine-imaging/2026.2.0/vocabulary.yaml", "label: Night pain",
+          "label: Pain at night")
+    with pytest.raises(RuleError) as err:
+        load_registry(rules_copy)
+    assert "spine-imaging/2026.2.0/vocabulary.yaml" in str(err.value)
+    assert "2026.1.0" not in str(err.value)

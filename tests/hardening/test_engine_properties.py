@@ -21,7 +21,9 @@ from referral_api.schemas import RequestLoader
 
 REGISTRY = load_registry(PROJECT_ROOT / "rules")
 VOCAB = REGISTRY.vocabulary
-RULESET = REGISTRY.in_force(datetime.now(UTC))
+# The properties below are those of rule language 1 (e.g. "under 18: not_covered"): they run
+# on 2026.1.0 with its vocabulary; 2026.2.0 is in force from 2026-12-01.
+RULESET = REGISTRY.in_force(datetime(2026, 11, 30, tzinfo=UTC))
 LOADER = RequestLoader(VOCAB)
 FINDINGS = list(VOCAB.findings)
 RED_FLAGS = [code for code, f in VOCAB.findings.items() if f.group == "red_flags"]
@@ -50,12 +52,14 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
         "patient": {"age": draw(AGES)},
         "region": region,
         "symptom_duration_weeks": draw(WEEKS),
-        "conservative_care_weeks": draw(WEEKS),
+        "conservative_care_weeks": draw(WEEKS),  # capped below (422 when above the duration)
         "intervention_candidate": draw(st.booleans()),
         "findings": draw(st.lists(st.sampled_from(FINDINGS), max_size=6, unique=True)),
         "contraindications": draw(st.lists(st.sampled_from(CONTRAINDICATIONS), max_size=3,
                                            unique=True)),
     }
+    body["conservative_care_weeks"] = min(body["conservative_care_weeks"],
+                                          body["symptom_duration_weeks"])
     if draw(st.booleans()):
         body["egfr"] = draw(st.sampled_from([10, 29, 30, 44, 45, 60, 90, 200]))
     if draw(st.booleans()):
