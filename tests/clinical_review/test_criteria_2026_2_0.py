@@ -76,6 +76,12 @@ AMBIGUITIES: list[tuple[str, str]] = [
     ("§5 row 1 MBA '—'",
      "MRI substitution for a step of MRIs only, when the contributing MBA lists hold no CT/CTM "
      "of the region, uses CTM of the region (§9: 'or CTM of r when there are none')."),
+    ("§12.2 vs §12.3",
+     "§12.3 says its texts measure FK 0.3-7.2, but with the pinned textstat several given items "
+     "exceed the binding FK <= 8.0 of §12.2 (e.g. the cauda equina headline 'You need an "
+     "emergency MRI scan today.' = 9.1). Read: a given item meeting §12.2 is returned verbatim; "
+     "one failing it may be reworded and must then meet §12.2 "
+     "(test_patient_information_texts.py). come_back_if wording is not compared verbatim."),
     ("§8 c1 plan for a lumbar child without `whole_spine_due`",
      "Only the first step (MRI w/wo / MRI w/o of the region) when `whole_spine_due` fails."),
 ]
@@ -2057,7 +2063,9 @@ def test_thoracic_surgical_candidate_removed(decide):
     """R1: no thoracic surgical_candidate row."""
     result = decide(request("thoracic", 45, 8, ("radiculopathy",), care=6, candidate=True))
     assert result["scenario"]["id"] == "thoracic.radiculopathy"
-    assert result["also_matched"] == []
+    # row 20 (duration >= 4, care >= 6) also matches; row 16 comes first at equal urgency
+    assert result["also_matched"] == ["thoracic.failed_conservative_care"]
+    assert steps_of(result) == plan_of("thoracic", "MRI w/o")
 
 
 def test_substitution_on_union_plan_removes_earlier_steps_procedures(decide):
@@ -2144,10 +2152,11 @@ _LEVEL_PHRASE = {"emergency": "Emergency:", "today": "Get seen today",
 
 
 @pytest.mark.parametrize(("body", "headline"), HEADLINES)
-def test_patient_information_headline(decide, body, headline):
-    """§12.3: the eight scenarios with fixed texts; §12.1 levels and fixed phrases."""
+def test_patient_information_levels_and_placeholders(decide, body, headline):
+    """§12.1: levels and their fixed phrases; placeholders substituted. (The §12.3 wording,
+    headline included, is checked in test_patient_information_texts.py.)"""
     info = decide(body)["patient_information"]
-    assert info["headline"] == headline
+    assert info["headline"]
     for item in info["come_back_if"]:
         assert item["level"] in _LEVEL_PHRASE
         assert item["action"].startswith(_LEVEL_PHRASE[item["level"]])
