@@ -2171,3 +2171,153 @@ def test_patient_information_union_emergency_first(decide):
     levels = [item["level"] for item in info["come_back_if"]]
     assert levels == sorted(levels, key=["emergency", "today", "week"].index)
     assert levels and levels[0] == "emergency"
+
+
+# ------------------------------------------------------------------------------------------
+# §9 message texts ("content the text must carry"), §11 union sentence, request checks
+# ------------------------------------------------------------------------------------------
+
+ROW_MESSAGES = {
+    "orbital_metal_foreign_body": (
+        "Metal in the orbit not shown to be removed: no MRI until excluded by orbital "
+        "radiographs or review of a prior CT."),
+    "non_conditional_cardiac_device": (
+        "Pacemaker or ICD system not labelled MR Conditional: MRI only under a dedicated "
+        "protocol (1.5 T or less, device interrogated and programmed before and after, "
+        "monitoring, staff able to resuscitate; CMS NCD 220.2); otherwise "),
+    "neurostimulator": (
+        "Spinal cord, dorsal-root-ganglion, sacral, vagus or deep-brain stimulator: many systems "
+        "are MR Conditional only under exact conditions (scanner type and field, body region, RF "
+        "limits, stimulator in MRI mode, complete system without abandoned leads); some allow "
+        "only head or limb scans. Check the specific system's labelling; otherwise CT "
+        "myelography."),
+    "intrathecal_pump": (
+        "Implanted drug pump: check the model's MR labelling. The pump motor can stop in the "
+        "magnet; interrogate the pump after the scan. For baclofen pumps plan with the managing "
+        "team: interruption can cause withdrawal."),
+    "cochlear_implant": (
+        "Cochlear implant: check the model; many are MR Conditional (often 1.5 T, some 3 T), "
+        "some need magnet removal or a head bandage; magnet movement and pain can occur."),
+    "programmable_shunt": (
+        "CSF shunt with a programmable (or unknown) valve: the magnet can change the setting; "
+        "arrange a valve check and resetting after the MRI; check the valve's labelling."),
+    "retained_metal_fragments": (
+        "Bullets, shrapnel or other metal fragments: the radiologist decides after localising "
+        "them (radiographs or CT); fragments in or near the eye, spinal canal, major vessels or "
+        "nerves, or of unknown or ferromagnetic material may make MRI unsafe; CT or CT "
+        "myelography is the alternative."),
+    "mr_conditional_implant": (
+        "An implant labelled MR Conditional: scan within its labelled conditions."),
+    "severe_claustrophobia": (
+        "Severe claustrophobia: offer a wide-bore or open scanner, explanation, feet-first "
+        "positioning where the region allows, a companion in the room; oral anxiolysis needs an "
+        "escort home and no driving that day; for an emergency (suspected cauda equina or cord "
+        "compression) sedation or general anaesthesia with an anaesthetist, or CT myelography if "
+        "MRI cannot be done in time."),
+    "prior_gadolinium_reaction_severe": (
+        "Prior moderate or severe allergic-like reaction to gadolinium: MRI without contrast "
+        "first where it answers the question. If contrast is essential: a different gadolinium "
+        "agent, premedication per local policy (an accelerated IV regimen exists for "
+        "emergencies), and a setting able to treat a reaction; consider whether another study "
+        "answers the question."),
+    "prior_gadolinium_reaction_mild": (
+        "Prior mild allergic-like reaction to gadolinium: contrast may be given when indicated; "
+        "use a different agent; premedication is optional (local policy)."),
+}
+
+
+@pytest.mark.parametrize("code", sorted(ROW_MESSAGES))
+def test_row_message_text(decide, code):
+    """§9: each row's message carries the quoted text (febrile infection: MRI w/wo in play)."""
+    result = decide(request("lumbar", 50, 1, ("fever", "diabetes"), contra=(code,)))
+    assert ROW_MESSAGES[code] in alert(result, code)["message"]
+
+
+def test_union_sentence_names_every_step(decide, labels):
+    """§11 union: '… the plan combines their studies: {step 1}; then {step 2}; …'."""
+    result = decide(request("lumbar", 55, 2, ("myelopathy_signs", "urinary_retention")))
+    sentence = next(r for r in result["reasons"] if r.startswith("Several emergencies apply ("))
+    _, _, plan_text = sentence.partition("the plan combines their studies: ")
+    parts = plan_text.split("; then ")
+    steps = steps_of(result)
+    assert len(parts) == len(steps) == 3
+    for part, step in zip(parts, steps, strict=True):
+        for code in step:
+            assert labels(code) in part
+
+
+def test_also_matched_sentence_names_first_step(decide, labels):
+    """§11: 'Also matched: {title} ({urgency}): {its first step}.' for the urgent cancer row."""
+    result = decide(request("lumbar", 60, 0, ("history_of_cancer", "significant_trauma"),
+                            days=1))
+    sentence = next(r for r in result["reasons"] if r.startswith("Also matched: "))
+    assert "(urgent): " in sentence
+    for code in plan_of("lumbar", "MRI w/wo / MRI w/o")[0]:
+        assert labels(code) in sentence
+
+
+def test_child_infection_with_neurology_emergent(decide):
+    """§8 c1: infection_with_neurology → emergent."""
+    result = decide(request("lumbar", 12, 1, ("fever", "neurologic_deficit")))
+    assert result["scenario"]["id"] == "lumbar.child_serious_pathology"
+    assert result["urgency"] == "emergent"
+
+
+def test_child_ankylosed_injury_under16_emergent(decide):
+    """§8 c2: ankylosed_spine with a recent injury → emergent (not_covered)."""
+    result = decide(request("thoracic", 14, 0, ("ankylosed_spine", "minor_trauma"), days=1))
+    assert result["scenario"]["id"] == "thoracic.child_trauma_under_16"
+    assert result["urgency"] == "emergent"
+    assert result["appropriateness"] == NC
+
+
+def test_si_procedure_only_for_lumbar(client, evaluator_headers):
+    """delta §6: an SI procedure may be requested when region is lumbar; elsewhere 422."""
+    body = request("thoracic", 28, 26, ("inflammatory_back_pain",))
+    body["requested_procedure"] = "xray_sacroiliac_joints"
+    response = client.post("/v1/decisions", json=body, headers=evaluator_headers)
+    assert response.status_code == 422
+    assert "requested_procedure" in response.get_data(as_text=True)
+
+
+def test_si_procedure_rating_lumbar_uncomplicated(decide):
+    """§1: a procedure the scenario does not list is UNA."""
+    result = decide(request("lumbar", 45, 2, (), requested="SI XR"))
+    assert result["appropriateness"] == UNA
+
+
+def test_union_mscc_and_ces(decide):
+    """§3.5: known cancer + retention → MSCC and CES both emergent; both reasons."""
+    result = decide(request("lumbar", 60, 1, ("history_of_cancer", "urinary_retention")))
+    assert result["scenario"]["id"] == "lumbar.suspected_mscc"
+    assert result["contributing_scenarios"] == ["lumbar.suspected_mscc", "lumbar.cauda_equina"]
+    assert steps_of(result) == plan_of(
+        "lumbar", "MRI w/wo / MRI w/o; T-MRI w/wo / T-MRI w/o; C-MRI w/wo / C-MRI w/o")
+    text = text_of(result)
+    assert R_MSCC in text and R_CES in text
+
+
+def test_thoracic_bilateral_weakness_ces_and_cord(decide):
+    """§6: weakness of both legs in a thoracic request is CES and a deficit (cord)."""
+    result = decide(request("thoracic", 50, 1, ("bilateral_leg_weakness",)))
+    assert result["scenario"]["id"] == "thoracic.cauda_equina"
+    assert result["contributing_scenarios"] == ["thoracic.cauda_equina",
+                                                "thoracic.cord_compression"]
+    assert steps_of(result) == plan_of("thoracic", "MRI w/o / MRI w/wo; L-MRI w/o / L-MRI w/wo")
+    assert R_CES_BILATERAL in text_of(result)
+
+
+def test_cervical_trauma_with_myelopathy_14d_emergent(decide):
+    """§7 row 2 'as lumbar 2': myelopathy signs keep it emergent after 7 days."""
+    result = decide(request("cervical", 50, 2, ("minor_trauma", "myelopathy_signs"), days=14))
+    assert result["scenario"]["id"] == "cervical.trauma_with_deficit"
+    assert result["urgency"] == "emergent"
+    assert steps_of(result)[0] == plan_of("cervical", "CT w/o")[0]
+
+
+def test_pregnancy_always_applies(decide):
+    """§9 row 12: 'always' — even with nothing planned; no ionising sentence for an MRI."""
+    result = decide(request("lumbar", 30, 2, (), contra=("pregnancy",)))
+    assert alerts(result) == ["pregnancy"]
+    assert result["safety"]["status"] == "caution"
+    assert MSG_PREGNANT_IONISING not in alert(result, "pregnancy")["message"]
