@@ -865,6 +865,9 @@ CHILD = [
 ]
 
 
+STAR_SCENARIOS = {"thoracic.failed_conservative_care", "cervical.chronic_neck_pain"}
+
+
 def check_case(decide, body: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
     """Post ``body`` and compare with the expected answer; returns the response body."""
     region = body["region"]
@@ -873,6 +876,10 @@ def check_case(decide, body: dict[str, Any], expected: dict[str, Any]) -> dict[s
     assert result["urgency"] == expected["urgency"]
     assert result["appropriateness"] == expected["rating"]
     assert steps_of(result) == plan_of(region, expected["plan"])
+    # plan items are the UA plan (rated UA), or the ★ MBA items of a scenario without one
+    starred = expected["scenario"] in STAR_SCENARIOS
+    for item in result["recommended_procedures"]:
+        assert item["rating"] == (MBA if starred else UA), item
     assert result["contributing_scenarios"] == expected["contributing"]
     if expected["also"] is not None:
         assert result["also_matched"] == expected["also"]
