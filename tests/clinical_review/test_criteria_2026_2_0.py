@@ -64,6 +64,10 @@ AMBIGUITIES: list[tuple[str, str]] = [
     ("§9 row 3 {alternative}",
      "'{alternative} names the non-MRI study': read as the vocabulary label of that procedure "
      "appearing in the message."),
+    ("§9 row 3 region",
+     "{alternative} is 'of the request's region': for a lumbar request with cord signs (plan: "
+     "cervical and thoracic MRI; MBA names only C-CTM and T-CTM) the text gives lumbar CT "
+     "myelography. Literal; the clinical board may prefer the cord's region."),
     ("§9 row 4",
      "'If urgency is emergent, the last sentence leads': read as the message starting with "
      "'In an emergency do not wait'."),
@@ -2328,3 +2332,45 @@ def test_pregnancy_always_applies(decide):
     assert alerts(result) == ["pregnancy"]
     assert result["safety"]["status"] == "caution"
     assert MSG_PREGNANT_IONISING not in alert(result, "pregnancy")["message"]
+
+
+def test_prefer_mri_without_moves_directly_before_gadolinium(decide):
+    """§9 Prefer MRI w/o after substitution (T34 + pregnancy): directly before MRI w/wo."""
+    result = decide(request("lumbar", 30, 1, ("fever", "iv_drug_use"),
+                            contra=("mr_unsafe_implant", "pregnancy")))
+    assert steps_of(result) == plan_of(
+        "lumbar", "L-CT w/ / L-CT w/o / L-CTM / L-MRI w/o / L-MRI w/wo")
+    assert alerts(result) == ["mr_unsafe_implant", "pregnancy"]
+
+
+def test_prefer_mri_without_keeps_other_items_in_place(decide):
+    """§9 Prefer MRI w/o: prior surgery 'MRI w/wo / MRI w/o / XR' → 'MRI w/o / MRI w/wo / XR'."""
+    result = decide(request("lumbar", 45, 3, ("prior_spine_surgery",),
+                            contra=("prior_gadolinium_reaction_severe",)))
+    assert steps_of(result) == plan_of("lumbar", "MRI w/o / MRI w/wo / XR")
+
+
+def test_breastfeeding_after_substitution_iodinated_in_play(decide):
+    """§9 rows 13, 17 judged after substitution: CT w/ from febrile MBA puts IV iodine in play."""
+    result = decide(request("lumbar", 30, 1, ("fever", "iv_drug_use"), egfr=40,
+                            contra=("mr_unsafe_implant", "breastfeeding"),
+                            requested="MRI w/o"))
+    assert "breastfeeding" in alerts(result)
+    assert MSG_IOD_30_44 in alert(result, "renal_iodinated")["message"]
+
+
+@pytest.mark.parametrize(("region", "findings", "alternative"), [
+    ("lumbar", ("fever", "diabetes"), "ct_lumbar_with_contrast"),
+    ("cervical", ("fever", "diabetes"), "ct_cervical_with_contrast"),
+    ("lumbar", ("severe_motor_deficit",), "ct_lumbar_without_contrast"),
+    ("cervical", ("progressive_neurologic_deficit",), "ct_myelography_cervical"),
+    ("lumbar", ("myelopathy_signs",), "ct_myelography_lumbar"),
+])
+def test_cardiac_device_alternative_is_first_ct_or_ctm_of_region(decide, labels, region,
+                                                                  findings, alternative):
+    """§9 row 3: {alternative} = first CT or CTM of the request's region in the MBA list,
+    else CTM of the region (lumbar cord compression: MBA names only C-CTM, T-CTM)."""
+    result = decide(request(region, 50, 8 if "myelopathy_signs" in findings else 1, findings,
+                            contra=("non_conditional_cardiac_device",)))
+    message = alert(result, "non_conditional_cardiac_device")["message"]
+    assert f"otherwise {labels(alternative)}" in message or labels(alternative) in message
