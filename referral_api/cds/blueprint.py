@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -27,7 +27,9 @@ from ..auth import (
     record_auth_failure,
     unauthorized,
 )
+from ..clinical.vocabulary import Vocabulary
 from ..context import services
+from ..decide import NoRulesetInForce
 from ..jsonbody import json_response, read_json
 from ..problem import ProblemError
 from . import cards
@@ -52,9 +54,11 @@ PREFETCH = {
 }
 USAGE = (
     "Send the prefetch (patient, conditions, egfr): what is missing is assumed and listed in "
-    "the card (age: adult under 50; duration: under 4 weeks; findings: absent). Implants and "
-    "devices are never derivable: screen before scanning. Authenticate with a client JWT from "
-    "a registered issuer (ES384 or RS384) or an API key with the evaluator role."
+    "the card (age: adult under 50; duration: under 4 weeks). Red flags the record does not "
+    "show are listed as not assessed, and a rating that rests on them says so and links to "
+    "the form to confirm them. Implants and devices are never ruled out: screen before "
+    "scanning. Authenticate with a client JWT from a registered issuer (ES384 or RS384) or an "
+    "API key with the evaluator role."
 )
 
 
@@ -97,12 +101,20 @@ CORS_METHODS = "GET, POST, OPTIONS"
 CORS_MAX_AGE = "600"
 
 
-@dataclass(frozen=True)
+@dataclass
 class CdsState:
-    """Per-app state built once at registration: trusted clients and the code matcher."""
+    """Per-app state built once at registration: trusted clients and code matchers."""
 
     clients: CdsClientRegistry | None
-    matcher: CodeMatcher
+    #: one matcher per vocabulary (each rule set version may have its own), built on first use
+    matchers: dict[int, CodeMatcher]
+
+    def matcher(self, vocabulary: Vocabulary) -> CodeMatcher:
+        """The code matcher of ``vocabulary`` (vocabularies live as long as the app)."""
+        found = self.matchers.get(id(vocabulary))
+        if found is None or found.vocabulary is not vocabulary:
+            found = self.matchers[id(vocabulary)] = CodeMatcher(vocabulary)
+        return found
 
 
 @bp.record_once
@@ -112,7 +124,8 @@ def _set_up(state: BlueprintSetupState) -> None:
     path = svc.settings.cds_clients
     # A broken clients file stops start-up: better than silently refusing every EHR.
     clients = CdsClientRegistry.from_file(path) if path else None
-    app.extensions[EXTENSION] = CdsState(clients=clients, matcher=CodeMatcher(svc.vocabulary))
+    app.extensions[EXTENSION] = CdsState(
+        clients=clients, matchers={id(svc.vocabulary): CodeMatcher(svc.vocabulary)})
 
 
 def _state() -> CdsState:
@@ -220,15 +233,18 @@ def call_service(service_id: str) -> Response:
         raise ProblemError(400, exc.reason, errors=exc.errors) from None
     svc = services()
     settings = svc.settings
-    vocabulary = svc.vocabulary
     base_url = _base_url()
     prefetch = Prefetch.from_request(call.prefetch)
-    today = datetime.now(UTC).date()
+    # One instant for the whole call: the version in force, its vocabulary (which orders are
+    # spine studies, how codes map) and "today" for ages and windows all agree.
+    now = _now()
+    vocabulary = _vocabulary_at(now)
     selections = call.selections if call.hook == "order-select" else ()
     card_list: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
     for order in draft_orders(call.context, vocabulary, selections):
-        if order.kind == "other":
+        if order.kind in ("other", "silent"):
+            # silent: cds_hooks_trigger false (delta §8.5): no card and no system action.
             continue
         if order.kind == "imaging":
             # Outside the spine: no criteria of ours apply. The consult id is fresh and, as
@@ -237,8 +253,11 @@ def call_service(service_id: str) -> Response:
                 order.resource, rating="no-criteria-apply", consult_id=str(uuid.uuid4()),
                 auc_url=None, gcode=settings.pama_gcode))
             continue
-        record = _decision(order, call, prefetch, principal, today, started)
-        card_list.append(cards.build_card(record, order.resource, vocabulary,
+        record = _decision(order, call, prefetch, principal, now, vocabulary, started)
+        # A repeated hookInstance returns the logged record: its card uses that record's
+        # own version's vocabulary, so the card is the same as the first time.
+        card_list.append(cards.build_card(record, order.resource,
+                                          _vocabulary_of(record, vocabulary),
                                           base_url=base_url))
         actions.append(cards.pama_action(
             order.resource, rating=cards.pama_rating(record["appropriateness"]),
@@ -248,17 +267,37 @@ def call_service(service_id: str) -> Response:
     return json_response(cards.response_body(card_list, actions))
 
 
+def _now() -> datetime:
+    """The evaluation instant of a hook call: the decision clock (pinnable in tests)."""
+    return services().settings.clock()
+
+
+def _vocabulary_at(now: datetime) -> Vocabulary:
+    """The vocabulary of the rule set version in force at ``now`` (503 when none is)."""
+    try:
+        return services().registry.vocabulary_at(now)
+    except LookupError as exc:
+        raise NoRulesetInForce(str(exc)) from None
+
+
+def _vocabulary_of(record: dict[str, Any], default: Vocabulary) -> Vocabulary:
+    try:
+        return services().registry.vocabulary_for(record["ruleset"]["version"])
+    except KeyError:
+        return default
+
+
 def _decision(order: DraftOrder, call: Any, prefetch: Prefetch, principal: Principal,
-              today: Any, started: float) -> dict[str, Any]:
+              now: datetime, vocabulary: Vocabulary, started: float) -> dict[str, Any]:
     """The logged decision for one spine order: the earlier one for a repeated hookInstance."""
     svc = services()
     existing = svc.log.find_by_order(call.hook_instance, order.order_ref)
     if existing is not None:
         return existing
-    derived = derive_request(order, prefetch, svc.vocabulary, patient_reference=call.patient_id,
-                             today=today, matcher=_state().matcher)
+    derived = derive_request(order, prefetch, vocabulary, patient_reference=call.patient_id,
+                             today=now.date(), matcher=_state().matcher(vocabulary))
     try:
-        validated = svc.request_schema.load(derived.request)
+        validated = svc.request_schema.load(derived.request, at=now)
     except ValidationError as err:  # derivation keeps to the schema; this guards regressions
         raise ProblemError(400, "The facts derived from this request are not valid: "
                                 f"{', '.join(sorted(err.normalized_messages()))}.") from None
@@ -270,6 +309,7 @@ def _decision(order: DraftOrder, call: Any, prefetch: Prefetch, principal: Princ
         assumptions=derived.assumptions,
         hook_instance=call.hook_instance,
         order_ref=order.order_ref,
+        at=now,
         started=started,
     )
     return record

@@ -35,6 +35,17 @@ OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
     ("patient-specific", "Other patient-specific reason (see comment)"),
 )
 
+#: The override reason of a "usually not appropriate on recorded data" card (criteria
+#: 2026.2.0 §10.5: code, display and project-owned system as written there).
+RED_FLAG_OVERRIDE = {"system": "https://example.org/cds/override-reasons",
+                     "code": "red-flag-not-in-record",
+                     "display": "A red flag is present that is not in the record"}
+#: How many red flags the first line of a UNA card names before "and N more".
+RFNA_SHOWN = 6
+#: Labels of the two non-finding facts that can join the RFNA list (criteria §10.4).
+RFNA_AGE = "age"
+RFNA_DURATION = "how long symptoms have lasted"
+
 SUMMARY_MAX = 139  # CDS Hooks: "<140 characters"
 
 _PAMA_RATING = {
@@ -130,17 +141,44 @@ def _finding_label(vocabulary: Vocabulary, code: str) -> str:
     return item.label if item else code.replace("_", " ")
 
 
-def summary(record: Mapping[str, Any], vocabulary: Vocabulary) -> str:
-    """"<study>: <verdict>[, <urgency>]", under 140 characters."""
+def _fit(text: str, suffix: str = "") -> str:
+    """``text`` + ``suffix`` under 140 characters, shortening ``text`` (never the suffix)."""
+    room = SUMMARY_MAX - len(suffix)
+    if len(text) > room:
+        text = text[: room - 1].rstrip() + "…"
+    return text + suffix
+
+
+def _v1_summary(record: Mapping[str, Any], vocabulary: Vocabulary) -> str:
     requested = record["requested_procedure"]["code"]
     text = f"{_label(vocabulary, requested)}: {_VERDICT.get(record['appropriateness'], '?')}"
     if record.get("urgency") in ("emergent", "urgent"):
         text += f" ({_URGENCY[record['urgency']]})"
     if (record.get("safety") or {}).get("status") == "contraindicated":
         text += "; MRI contraindicated"
-    if len(text) > SUMMARY_MAX:
-        text = text[: SUMMARY_MAX - 1].rstrip() + "…"
     return text
+
+
+def rfna_case(record: Mapping[str, Any], vocabulary: Vocabulary) -> str | None:
+    """Which §10.5 row applies: "una", "on-recorded-data", or None (v1 card)."""
+    if record.get("urgency") == "emergent" or not rfna(record, vocabulary):
+        return None
+    if record.get("appropriateness") == "usually_not_appropriate":
+        return "una"
+    if record.get("appropriateness") in ("usually_appropriate", "may_be_appropriate"):
+        return "on-recorded-data"
+    return None
+
+
+def summary(record: Mapping[str, Any], vocabulary: Vocabulary) -> str:
+    """"<study>: <verdict>[, <urgency>]", under 140 characters (criteria 2026.2.0 §10.5)."""
+    case = rfna_case(record, vocabulary)
+    if case == "una":
+        label = _label(vocabulary, record["requested_procedure"]["code"])
+        return _fit(label, ": usually not appropriate on recorded data — confirm red flags")
+    if case == "on-recorded-data":
+        return _fit(_v1_summary(record, vocabulary), " (on recorded data)")
+    return _fit(_v1_summary(record, vocabulary))
 
 
 def indicator(record: Mapping[str, Any]) -> str:
@@ -160,6 +198,64 @@ def _assumed_fields(record: Mapping[str, Any]) -> set[str]:
 def findings_assumed(record: Mapping[str, Any]) -> bool:
     """True when the decision assumed findings absent (no conditions were available)."""
     return "findings" in _assumed_fields(record)
+
+
+def not_assessed(record: Mapping[str, Any]) -> list[str]:
+    """The findings the decision lists as ``not_assessed`` (criteria 2026.2.0 §10.3)."""
+    return [str(a["field"]).split(".", 1)[1] for a in record.get("assumptions") or ()
+            if isinstance(a, Mapping) and a.get("assumed") == "not_assessed"
+            and str(a.get("field", "")).startswith("findings.")]
+
+
+def rfna_codes(record: Mapping[str, Any], vocabulary: Vocabulary) -> list[str]:
+    """Red flags that matter (RFNA, criteria §10.4): the not-assessed findings whose presence
+    alone would make the answer emergent or urgent, in vocabulary order."""
+    unassessed = set(not_assessed(record))
+    changing = {c.get("finding") for c in record.get("would_change_if") or ()
+                if isinstance(c, Mapping) and c.get("urgency") in ("emergent", "urgent")}
+    return [code for code in vocabulary.findings if code in unassessed and code in changing]
+
+
+def rfna(record: Mapping[str, Any], vocabulary: Vocabulary) -> list[str]:
+    """RFNA as labels: the findings of :func:`rfna_codes`, then age and duration when they
+    were assumed and the answer is usually not appropriate."""
+    if vocabulary.format < 2:
+        return []  # 2026.1.0 (vocabulary v1): the v1 card, unchanged
+    labels = [_finding_label(vocabulary, code) for code in rfna_codes(record, vocabulary)]
+    if record.get("appropriateness") == "usually_not_appropriate":
+        for item in record.get("assumptions") or ():
+            if not isinstance(item, Mapping):
+                continue
+            if item.get("field") == "patient.age" and RFNA_AGE not in labels:
+                labels.append(RFNA_AGE)
+            elif (item.get("field") == "symptom_duration_weeks"
+                  and str(item.get("message", "")).startswith("Symptom duration not derivable")
+                  and RFNA_DURATION not in labels):
+                labels.append(RFNA_DURATION)
+    return labels
+
+
+def _listed(labels: Sequence[str], limit: int | None = None) -> str:
+    shown = list(labels if limit is None else labels[:limit])
+    rest = len(labels) - len(shown)
+    # Labels after the first continue the sentence: lower-case, unless an acronym ("OPLL").
+    words = [shown[0], *(label if label[1:2].isupper() else label[:1].lower() + label[1:]
+                         for label in shown[1:])] if shown else []
+    text = ", ".join(words)
+    return f"{text}, and {rest} more" if rest else text
+
+
+def form_url(record: Mapping[str, Any], vocabulary: Vocabulary, base_url: str) -> str:
+    """The clinician form prefilled from this decision (and ``confirm=`` for RFNA)."""
+    params = form_link_params(record)
+    codes = rfna_codes(record, vocabulary)
+    if codes:
+        # delta §8.4: the form asks these first, each answered yes or no ...
+        params.append(("confirm", ",".join(codes)))
+    if rfna(record, vocabulary):
+        # ... and the new form decision references this one.
+        params.append(("cds_decision", record["decision_id"]))
+    return f"{base_url.rstrip('/')}/?{urlencode(params)}"
 
 
 def form_link_params(record: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -184,6 +280,8 @@ def form_link_params(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     params += [("contraindications", code) for code in data.get("contraindications") or ()]
     if data.get("egfr") is not None:
         params.append(("egfr", _number(data["egfr"])))
+    if data.get("days_since_injury") is not None:
+        params.append(("days_since_injury", str(data["days_since_injury"])))
     return params
 
 
@@ -191,9 +289,52 @@ def _number(value: Any) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
-def detail(record: Mapping[str, Any], vocabulary: Vocabulary) -> str:
+def _first_line(record: Mapping[str, Any], vocabulary: Vocabulary, link: str) -> str | None:
+    """The §10.5 first line of the detail when the rating rests on recorded data."""
+    case = rfna_case(record, vocabulary)
+    if case == "una":
+        return ("**Confirm red flags before relying on this.** Not assessed from the record: "
+                f"{_listed(rfna(record, vocabulary), RFNA_SHOWN)}. [Record them in the form]"
+                f"({link}) — the answer may change to urgent or emergency imaging.")
+    if case == "on-recorded-data":
+        return (f"Not assessed from the record: {_listed(rfna(record, vocabulary))}. If any is "
+                "present the urgency or the study may change: "
+                f"[confirm in the form]({link}).")
+    return None
+
+
+def _assumption_lines(record: Mapping[str, Any], vocabulary: Vocabulary) -> list[str]:
+    """Assumptions for the detail; the many ``not_assessed`` ones grouped by their reason."""
+    lines: list[str] = []
+    groups: dict[str, list[str]] = {}
+    others: list[str] = []
+    for item in record.get("assumptions") or ():
+        if not isinstance(item, Mapping):
+            continue
+        message = str(item.get("message") or "")
+        if item.get("assumed") == "not_assessed":
+            label, _, rest = message.partition(": ")
+            why = rest.split(". Treated as absent")[0] if rest else "not assessed"
+            groups.setdefault(why, []).append(label)
+        else:
+            others.append(f"- {message}")
+    if others:
+        lines.append("\n**Assumed** (not derivable from the EHR data sent)")
+        lines += others
+    if groups:
+        lines.append("\n**Assumed: red flags not assessed** (treated as absent for this rating; "
+                     "confirm)")
+        lines += [f"- {why[:1].upper() + why[1:]}: {_listed(labels)}."
+                  for why, labels in groups.items()]
+    return lines
+
+
+def detail(record: Mapping[str, Any], vocabulary: Vocabulary, link: str | None = None) -> str:
     """The card's Markdown: verdict, reasons, recommendation, assumptions, changes, safety."""
     lines: list[str] = []
+    first = _first_line(record, vocabulary, link) if link else None
+    if first:
+        lines.append(first + "\n")
     requested = record["requested_procedure"]["code"]
     scenario = record.get("scenario") or {}
     lines.append(
@@ -210,16 +351,21 @@ def detail(record: Mapping[str, Any], vocabulary: Vocabulary) -> str:
         lines.append("\n**Recommended studies** (first preferred)")
         lines += [f"- {_label(vocabulary, p['code'])} ({', '.join(p.get('cpt') or ())}; "
                   f"{_VERDICT.get(p.get('rating'), '?')})" for p in recommended]
+    elif record.get("urgency") in ("emergent", "urgent") or (
+            record.get("appropriateness") == "not_covered"):
+        # Never "conservative care" next to an emergency, nor for a case these criteria do
+        # not cover (an injured child under 16: paediatric assessment, urgency by flag).
+        timing = {"emergent": "same-day specialist assessment",
+                  "urgent": "specialist assessment within 7 days"}.get(
+            record.get("urgency"), "specialist (paediatric) assessment")
+        lines.append(f"\n**Recommended**: no study is listed by these criteria; {timing}.")
     else:
         lines.append("\n**Recommended**: no imaging now; conservative care and reassessment.")
     alerts = (record.get("safety") or {}).get("alerts") or ()
     if alerts:
         lines.append(f"\n**Safety** ({record['safety'].get('status')})")
         lines += [f"- {alert.get('message') or alert.get('code')}" for alert in alerts]
-    assumptions = record.get("assumptions") or ()
-    if assumptions:
-        lines.append("\n**Assumed** (not derivable from the EHR data sent)")
-        lines += [f"- {a.get('message')}" for a in assumptions if isinstance(a, Mapping)]
+    lines += _assumption_lines(record, vocabulary)
     changes = record.get("would_change_if") or ()
     if changes:
         lines.append("\n**Would change the answer** (if present)")
@@ -244,11 +390,12 @@ def suggestion(
 ) -> dict[str, Any] | None:
     """Replace the order with the first recommended study, when that differs.
 
-    Offered only when no finding was assumed: suggesting another study on assumed-absent
-    findings would steer the order on data nobody checked.
+    Offered only when no finding was assumed and no red flag that matters is unassessed
+    (criteria 2026.2.0 §10.5): suggesting another study on assumed-absent findings would
+    steer the order on data nobody checked.
     """
     recommended = record.get("recommended_procedures") or ()
-    if not recommended or findings_assumed(record):
+    if not recommended or findings_assumed(record) or rfna(record, vocabulary):
         return None
     first = recommended[0]["code"]
     if first == record["requested_procedure"]["code"] or first not in vocabulary.procedures:
@@ -281,10 +428,11 @@ def build_card(
     """The card for one logged spine-imaging decision."""
     ruleset = record["ruleset"]
     scenario = record.get("scenario") or {}
+    link = form_url(record, vocabulary, base_url)
     card: dict[str, Any] = {
         "uuid": record["decision_id"],
         "summary": summary(record, vocabulary),
-        "detail": detail(record, vocabulary),
+        "detail": detail(record, vocabulary, link),
         "indicator": indicator(record),
         "source": {
             "label": f"{ruleset['id']} {ruleset['version']}",
@@ -299,14 +447,16 @@ def build_card(
     if record.get("appropriateness") == "usually_not_appropriate":
         card["overrideReasons"] = [{"system": OVERRIDE_REASON_SYSTEM, "code": code,
                                     "display": display} for code, display in OVERRIDE_REASONS]
+        if rfna(record, vocabulary):
+            card["overrideReasons"].insert(0, dict(RED_FLAG_OVERRIDE))
     suggested = suggestion(record, order, vocabulary)
     if suggested:
         card["suggestions"] = [suggested]
         card["selectionBehavior"] = "at-most-one"
-    query = urlencode(form_link_params(record))
     card["links"] = [{
-        "label": "Review in the referral form",
-        "url": f"{base_url.rstrip('/')}/?{query}",
+        "label": ("Confirm red flags in the referral form" if rfna(record, vocabulary)
+                  else "Review in the referral form"),
+        "url": link,
         "type": "absolute",
     }]
     return compact(card)
@@ -324,6 +474,7 @@ def response_body(cards: Sequence[dict[str, Any]], actions: Sequence[dict[str, A
 
 
 __all__ = [
-    "build_card", "compact", "form_link_params", "indicator", "pama_action",
-    "pama_rating", "response_body", "ruleset_url", "suggestion", "summary",
+    "build_card", "compact", "form_link_params", "form_url", "indicator", "not_assessed",
+    "pama_action", "pama_rating", "response_body", "rfna", "rfna_codes", "ruleset_url",
+    "suggestion", "summary",
 ]

@@ -5,21 +5,28 @@ Patient, Conditions and eGFR Observations into the ``POST /v1/decisions`` reques
 lists every fact that could not be derived and was assumed instead (each assumption is a
 ``{"field", "assumed", "message"}`` dict, stored with the decision and shown on the card).
 
-Mapping rules (``shared/spec/vocabulary.md``): ICD-10-CM (and the WHO ICD-10 URI) by code prefix
-with the dot ignored; SNOMED CT exactly; Conditions count only when active (clinicalStatus
-active, recurrence or relapse, or absent) and not refuted or entered in error; the cauda equina
-findings count only from Conditions whose onset or recorded date is recent.
+Mapping rules (``shared/spec/vocabulary.md`` and the 2026.2.0 delta §1.2, §8.1): ICD-10-CM (and
+the WHO ICD-10 URI) by code prefix with the dot ignored, exclusion prefixes first (a code that
+matches an ``icd10_exclude`` prefix never maps); SNOMED CT exactly; Conditions count only when
+active (clinicalStatus active, recurrence or relapse, or absent) and not refuted or entered in
+error; a finding with a recency window counts only when the Condition's ``onset[x]`` (any of
+the five forms, :mod:`.onset`), else its ``recordedDate``, lies inside the window; a Condition
+with neither date, and a reason code on the order, count as current. Under a vocabulary that
+marks red flags (v2), every red flag not found is listed as ``not_assessed`` with its reason
+(criteria 2026.2.0 §10.3), and ``days_since_injury`` is derived from injury Conditions.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any, Literal
 
 from referral_api.clinical.vocabulary import Procedure, Vocabulary
+
+from .egfr import newest_egfr_reading
+from .onset import onset_interval, parse_fhir_date
 
 ICD10_SYSTEMS = frozenset({"http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10"})
 SNOMED_SYSTEM = "http://snomed.info/sct"
@@ -31,19 +38,30 @@ IMAGING_CPT_RANGE = (70010, 79999)
 ACTIVE_CLINICAL_STATUSES = frozenset({"active", "recurrence", "relapse"})
 #: Verification statuses that say the Condition is not (or no longer believed) true.
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
-EXCLUDED_OBSERVATION_STATUS = frozenset({"entered-in-error", "cancelled"})
 
 #: Values used when a fact cannot be derived (the contract: "adult under 50", "under 4 weeks").
 ASSUMED_AGE = 40
 ASSUMED_DURATION_WEEKS = 2
 IMPLANT_CONTRAINDICATIONS = (
     "mr_unsafe_implant", "non_conditional_cardiac_device", "mr_conditional_implant",
-    "orbital_metal_foreign_body",
+    "orbital_metal_foreign_body", "implant_unknown_mr_status", "neurostimulator",
+    "intrathecal_pump", "cochlear_implant", "programmable_shunt", "retained_metal_fragments",
 )
+#: The injury findings whose Conditions date the injury (criteria 2026.2.0 §10.1).
+INJURY_DATING_FINDINGS = ("significant_trauma", "minor_trauma")
+#: ``days_since_injury`` is derived only from injuries inside this window (days).
+INJURY_WINDOW_DAYS = 28
+#: The three reasons a red flag is "not assessed" (criteria 2026.2.0 §10.3), verbatim.
+WHY_NOT_DERIVABLE = "no code for it in the record"
+WHY_NOT_CODED = "not among the active coded conditions"
+WHY_UNAVAILABLE = "conditions were not available to the service"
 _GENDERS = {"female": "female", "male": "male", "other": "other", "unknown": "unknown"}
 
-OrderKind = Literal["spine", "imaging", "other"]
-PrefetchState = Literal["present", "missing", "null", "empty", "operation-outcome", "invalid"]
+#: spine: rated; imaging: PAMA "no-criteria-apply" only; silent: a vocabulary procedure with
+#: ``cds_hooks_trigger: false`` (no card, no action); other: not imaging, nothing.
+OrderKind = Literal["spine", "imaging", "silent", "other"]
+PrefetchState = Literal["present", "missing", "null", "empty", "empty-error",
+                        "operation-outcome", "invalid"]
 
 
 # --- small FHIR helpers ---------------------------------------------------------------------
@@ -62,42 +80,6 @@ def codings(concept: Any) -> Iterator[tuple[str, str]]:
             yield system.strip().rstrip("/"), code.strip()
 
 
-def parse_fhir_date(value: Any) -> date | None:
-    """A FHIR date or dateTime as a UTC date (partial dates take their first day)."""
-    if not isinstance(value, str) or len(value) < 4:
-        return None
-    text = value.strip()
-    try:
-        if len(text) == 4:
-            return date(int(text), 1, 1)
-        if len(text) == 7:
-            return date(int(text[:4]), int(text[5:7]), 1)
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:  # the contract: a time without an offset is UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).date()
-
-
-def _instant(value: Any) -> datetime | None:
-    """A FHIR date/dateTime/instant as an aware UTC datetime, for ordering observations."""
-    if not isinstance(value, str):
-        return None
-    day = parse_fhir_date(value)
-    if day is None:
-        return None
-    if len(value.strip()) <= 10:
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 def _status_code(concept: Any) -> str | None:
     for _, code in codings(concept):
         return code
@@ -108,6 +90,27 @@ def _icd_norm(code: str) -> str:
     return code.replace(".", "").strip().upper()
 
 
+# --- vocabulary terms ------------------------------------------------------------------------
+
+
+def unknown_is_not_absent(vocabulary: Vocabulary) -> bool:
+    """True for a v2 vocabulary: red flags not found are listed as ``not_assessed`` and
+    ``days_since_injury`` is derived (criteria 2026.2.0 §10). A v1 vocabulary (2026.1.0)
+    keeps the v1 behaviour: findings not found are absent."""
+    return vocabulary.format >= 2
+
+
+def triggers_cds(procedure: Procedure) -> bool:
+    """False for procedures marked ``cds_hooks_trigger: false`` (delta §5, §8.5)."""
+    return procedure.cds_hooks_trigger
+
+
+def _prefix_table(items: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    return [(code, tuple(_icd_norm(p) for p in item.icd10),
+             tuple(_icd_norm(p) for p in item.icd10_exclude))
+            for code, item in items.items() if item.icd10]
+
+
 # --- code matching ---------------------------------------------------------------------------
 
 
@@ -116,14 +119,16 @@ class CodeMatcher:
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
-        self._finding_icd = [(code, tuple(_icd_norm(p) for p in f.icd10))
-                             for code, f in vocabulary.findings.items() if f.icd10]
-        self._finding_sct = {sct: code for code, f in vocabulary.findings.items()
-                             for sct in f.snomed}
-        self._contra_icd = [(code, tuple(_icd_norm(p) for p in c.icd10))
-                            for code, c in vocabulary.contraindications.items() if c.icd10]
-        self._contra_sct = {sct: code for code, c in vocabulary.contraindications.items()
-                            for sct in c.snomed}
+        self._finding_icd = _prefix_table(vocabulary.findings)
+        self._finding_sct: dict[str, set[str]] = {}
+        for code, f in vocabulary.findings.items():
+            for sct in f.snomed:
+                self._finding_sct.setdefault(sct, set()).add(code)
+        self._contra_icd = _prefix_table(vocabulary.contraindications)
+        self._contra_sct: dict[str, set[str]] = {}
+        for code, c in vocabulary.contraindications.items():
+            for sct in c.snomed:
+                self._contra_sct.setdefault(sct, set()).add(code)
         self._pain_icd = tuple(_icd_norm(p) for p in vocabulary.spine_pain_codes.get("icd10", ()))
         self._pain_sct = frozenset(vocabulary.spine_pain_codes.get("snomed", ()))
         ces = vocabulary.cauda_equina_diagnosis_codes
@@ -131,9 +136,14 @@ class CodeMatcher:
         self._ces_sct = frozenset(ces.get("snomed", ()))
 
     @staticmethod
-    def _icd_hits(table: Sequence[tuple[str, tuple[str, ...]]], code: str) -> set[str]:
+    def _icd_hits(table: Sequence[tuple[str, tuple[str, ...], tuple[str, ...]]], code: str
+                  ) -> frozenset[str]:
+        # Exclusions first: C44.91 matches "C" but also the exclusion "C44", so it never maps.
+        # (str.startswith with a tuple tests every prefix in C: this runs per coding per call.)
         norm = _icd_norm(code)
-        return {name for name, prefixes in table if any(norm.startswith(p) for p in prefixes)}
+        return frozenset(name for name, prefixes, excludes in table
+                         if norm.startswith(prefixes)
+                         and not (excludes and norm.startswith(excludes)))
 
     def findings(self, pairs: Iterable[tuple[str, str]]) -> set[str]:
         """Finding codes denoted by the codings (incl. the cauda equina diagnosis)."""
@@ -141,11 +151,10 @@ class CodeMatcher:
         for system, code in pairs:
             if system in ICD10_SYSTEMS:
                 found |= self._icd_hits(self._finding_icd, code)
-                if any(_icd_norm(code).startswith(p) for p in self._ces_icd):
+                if self._ces_icd and _icd_norm(code).startswith(self._ces_icd):
                     found |= set(self.vocabulary.cauda_equina_findings)
             elif system == SNOMED_SYSTEM:
-                if code in self._finding_sct:
-                    found.add(self._finding_sct[code])
+                found |= self._finding_sct.get(code, set())
                 if code in self._ces_sct:
                     found |= set(self.vocabulary.cauda_equina_findings)
         return found
@@ -156,15 +165,14 @@ class CodeMatcher:
         for system, code in pairs:
             if system in ICD10_SYSTEMS:
                 found |= self._icd_hits(self._contra_icd, code)
-            elif system == SNOMED_SYSTEM and code in self._contra_sct:
-                found.add(self._contra_sct[code])
+            elif system == SNOMED_SYSTEM:
+                found |= self._contra_sct.get(code, set())
         return found
 
     def is_spine_pain(self, pairs: Iterable[tuple[str, str]]) -> bool:
         """True when a coding is one of the spine-pain codes (used for symptom duration)."""
         for system, code in pairs:
-            if system in ICD10_SYSTEMS and any(
-                    _icd_norm(code).startswith(p) for p in self._pain_icd):
+            if system in ICD10_SYSTEMS and _icd_norm(code).startswith(self._pain_icd):
                 return True
             if system == SNOMED_SYSTEM and code in self._pain_sct:
                 return True
@@ -191,13 +199,18 @@ def _is_imaging_cpt(code: str) -> bool:
 
 def classify_order(resource: Mapping[str, Any], vocabulary: Vocabulary) -> tuple[OrderKind,
                                                                                  Procedure | None]:
-    """Spine imaging (with its procedure), other imaging, or not imaging at all."""
+    """Spine imaging (with its procedure), a silent procedure, other imaging, or not imaging.
+
+    A procedure with ``cds_hooks_trigger: false`` (the SI-joint studies of 2026.2.0, delta §5)
+    is "silent": a pelvis MRI ordered for another reason must not be rated as a spine study,
+    and the delta (§8.5) asks for no card and no system action at all.
+    """
     if resource.get("resourceType") != "ServiceRequest":
         return "other", None
     pairs = list(codings(resource.get("code")))
     procedure = vocabulary.procedure_for_codes(pairs)
     if procedure is not None:
-        return "spine", procedure
+        return ("spine", procedure) if triggers_cds(procedure) else ("silent", procedure)
     if any(system == CPT_SYSTEM and _is_imaging_cpt(code) for system, code in pairs):
         return "imaging", None
     return "other", None
@@ -264,11 +277,15 @@ def _prefetch_item(value: Any, resource_type: str, present: bool) -> PrefetchIte
     if kind == resource_type:
         return PrefetchItem("present", (dict(value),))
     if kind == "Bundle":
-        found = tuple(
-            dict(entry["resource"]) for entry in (value.get("entry") or ())
-            if isinstance(entry, Mapping) and isinstance(entry.get("resource"), Mapping)
-            and entry["resource"].get("resourceType") == resource_type)
-        return PrefetchItem("present", found) if found else PrefetchItem("empty")
+        entries = [entry["resource"] for entry in (value.get("entry") or ())
+                   if isinstance(entry, Mapping) and isinstance(entry.get("resource"), Mapping)]
+        found = tuple(dict(r) for r in entries if r.get("resourceType") == resource_type)
+        if found:
+            return PrefetchItem("present", found)
+        # A search that failed can come back as an empty Bundle carrying an OperationOutcome.
+        if any(r.get("resourceType") == "OperationOutcome" for r in entries):
+            return PrefetchItem("empty-error")
+        return PrefetchItem("empty")
     return PrefetchItem("invalid")
 
 
@@ -295,6 +312,7 @@ _STATE_WORDS = {
     "missing": "was not sent",
     "null": "was null",
     "empty": "was an empty Bundle",
+    "empty-error": "was an empty Bundle with an OperationOutcome (the search failed)",
     "operation-outcome": "was an OperationOutcome (the EHR could not fetch it)",
     "invalid": "was not a FHIR resource or Bundle",
 }
@@ -339,63 +357,45 @@ def condition_is_active(condition: Mapping[str, Any]) -> bool:
     return verification not in EXCLUDED_VERIFICATION
 
 
-def condition_onset(condition: Mapping[str, Any]) -> date | None:
-    """onsetDateTime, or the start of onsetPeriod."""
-    onset = parse_fhir_date(condition.get("onsetDateTime"))
-    if onset is None and isinstance(condition.get("onsetPeriod"), Mapping):
-        onset = parse_fhir_date(condition["onsetPeriod"].get("start"))
-    return onset
+@dataclass(frozen=True)
+class ConditionDates:
+    """The dates of one Condition that the derivation uses."""
+
+    #: earliest possible onset (symptom duration), from onset[x] only
+    earliest_onset: date | None
+    #: latest possible onset, else the recorded date (recency windows, days since injury)
+    current_as_of: date | None
+    recorded: date | None
+    #: the onset[x] element the onset was read from ("" when none was readable)
+    onset_form: str = ""
 
 
-def condition_is_recent(condition: Mapping[str, Any], today: date, weeks: int) -> bool:
-    """True when the onset or the recorded date lies within the last ``weeks`` weeks."""
-    since = today - timedelta(weeks=weeks)
-    dates = (condition_onset(condition), parse_fhir_date(condition.get("recordedDate")))
-    return any(d is not None and d >= since for d in dates)
-
-
-def _observation_value(observation: Mapping[str, Any]) -> float | None:
-    quantity = observation.get("valueQuantity")
-    if not isinstance(quantity, Mapping):
-        return None
-    value = quantity.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _observation_time(observation: Mapping[str, Any]) -> datetime | None:
-    moment = _instant(observation.get("effectiveDateTime")) or _instant(
-        observation.get("effectiveInstant"))
-    period = observation.get("effectivePeriod")
-    if moment is None and isinstance(period, Mapping):
-        moment = _instant(period.get("end")) or _instant(period.get("start"))
-    return moment or _instant(observation.get("issued"))
+def condition_dates(condition: Mapping[str, Any], *, birth: date | None, today: date
+                    ) -> ConditionDates:
+    """Onset (any ``onset[x]`` form) and recorded date of a Condition."""
+    interval = onset_interval(condition, birth=birth, today=today)
+    recorded = parse_fhir_date(condition.get("recordedDate"))
+    if recorded is not None:
+        recorded = min(recorded, today)
+    return ConditionDates(
+        earliest_onset=interval.earliest if interval else None,
+        current_as_of=interval.latest if interval else recorded,
+        recorded=recorded,
+        onset_form=interval.form if interval else "",
+    )
 
 
 def newest_egfr(observations: Iterable[Mapping[str, Any]], loinc: Iterable[str]
                 ) -> float | None:
-    """The value of the newest eGFR Observation (by effective time, then issued)."""
-    codes = frozenset(loinc)
-    best: tuple[datetime, float] | None = None
-    undated: float | None = None
-    for obs in observations:
-        if obs.get("status") in EXCLUDED_OBSERVATION_STATUS:
-            continue
-        if not any(s == LOINC_SYSTEM and c in codes for s, c in codings(obs.get("code"))):
-            continue
-        value = _observation_value(obs)
-        if value is None:
-            continue
-        moment = _observation_time(obs)
-        if moment is None:
-            undated = value if undated is None else undated
-        elif best is None or moment > best[0]:
-            best = (moment, value)
-    value = best[1] if best else undated
-    if value is None:
-        return None
-    return round(min(max(value, 0.0), 200.0), 1)  # the API's range; ">200" reads as 200
+    """The newest eGFR in mL/min/1.73 m² (units converted; None when unusable)."""
+    return newest_egfr_reading(observations, loinc).value
+
+
+def _in_window(as_of: date | None, window: int | None, today: date) -> bool:
+    """A Condition counts for a windowed finding when dated inside the window or undated."""
+    if window is None or as_of is None:
+        return True  # no window; or no date at all: counts as current (criteria §10.1)
+    return (today - as_of).days <= window
 
 
 def derive_request(
@@ -411,6 +411,8 @@ def derive_request(
     if order.procedure is None:
         raise ValueError("derive_request needs a spine imaging order")
     matcher = matcher or CodeMatcher(vocabulary)
+    red_flags = [f.code for f in vocabulary.red_flags()] if unknown_is_not_absent(
+        vocabulary) else []
     assumptions: list[dict[str, Any]] = []
     derived: set[str] = {"region", "requested_procedure"}
     patient: dict[str, Any] = {}
@@ -429,6 +431,7 @@ def derive_request(
             why = "the Patient has no usable birthDate"
         else:
             why = "the Patient's birthDate gives an age outside 0-120 years"
+        birth = None
         patient["age"] = ASSUMED_AGE
         assumptions.append(_assumption(
             "patient.age", ASSUMED_AGE,
@@ -440,35 +443,48 @@ def derive_request(
     if patient_reference:
         patient["reference"] = patient_reference
 
-    # Findings, contraindications, duration from the Conditions and the order's reasons.
+    # Findings, contraindications, duration, injury date from the Conditions.
     conditions = [c for c in prefetch.conditions.resources if condition_is_active(c)]
-    recent_only = vocabulary.recent_only_findings
-    weeks_window = vocabulary.recent_window_weeks
     findings: set[str] = set()
     contraindications: set[str] = set()
     earliest_onset: date | None = None
     earliest_recorded: date | None = None
+    earliest_form = ""
+    injury_dates: list[date] = []
+    injury_undated = False
     for condition in conditions:
         pairs = list(codings(condition.get("code")))
-        hits = matcher.findings(pairs)
-        if hits & recent_only and not condition_is_recent(condition, today, weeks_window):
-            hits -= recent_only  # an old R32 on a problem list is not a cauda equina sign
-        findings |= hits
+        dates = condition_dates(condition, birth=birth, today=today)
+        for code in matcher.findings(pairs):
+            # An old R32 on a problem list is not a cauda equina sign; a fever from last
+            # month is not a fever now (recency_days, delta §1.2).
+            if not _in_window(dates.current_as_of, vocabulary.recency_days(code), today):
+                continue
+            findings.add(code)
+            if code in INJURY_DATING_FINDINGS:
+                if dates.current_as_of is None:
+                    injury_undated = True
+                else:
+                    injury_dates.append(dates.current_as_of)
         contraindications |= matcher.contraindications(pairs)
         if matcher.is_spine_pain(pairs):
-            onset = condition_onset(condition)
-            recorded = parse_fhir_date(condition.get("recordedDate"))
-            if onset and (earliest_onset is None or onset < earliest_onset):
-                earliest_onset = onset
-            elif onset is None and recorded and (
-                    earliest_recorded is None or recorded < earliest_recorded):
-                earliest_recorded = recorded
-    # The order's reasons describe the present complaint: no recency rule applies to them.
+            if dates.earliest_onset is not None:
+                if earliest_onset is None or dates.earliest_onset < earliest_onset:
+                    earliest_onset = dates.earliest_onset
+                    earliest_form = dates.onset_form
+            elif dates.recorded and (earliest_recorded is None
+                                     or dates.recorded < earliest_recorded):
+                earliest_recorded = dates.recorded
+    # The order's reasons describe the present complaint: they count as current.
     reason_pairs = [pair for concept in order.resource.get("reasonCode") or ()
                     for pair in codings(concept)]
-    findings |= matcher.findings(reason_pairs)
+    reason_findings = matcher.findings(reason_pairs)
+    findings |= reason_findings
+    if reason_findings & set(INJURY_DATING_FINDINGS):
+        injury_undated = True
     contraindications |= matcher.contraindications(reason_pairs)
 
+    conditions_available = prefetch.conditions.state in ("present", "empty")
     if prefetch.conditions.usable:
         derived |= {"findings", "contraindications"}
     else:
@@ -479,17 +495,19 @@ def derive_request(
             f"Findings not derivable ({why}); every finding{from_reasons} assumed absent."))
         assumptions.append(_assumption(
             "contraindications", "absent",
-            f"Pregnancy, dialysis, kidney injury and claustrophobia not derivable ({why}); "
-            "assumed absent."))
-    assumptions.append(_assumption(
-        "contraindications", "no implant or device known",
-        "Implants, cardiac devices and orbital metal cannot be derived from the EHR data; "
-        "none is known: screen the patient for MRI safety before scanning."))
+            f"Contraindications coded as conditions (pregnancy, dialysis, kidney injury, "
+            f"claustrophobia, devices) not derivable ({why}); assumed absent."))
+    assumptions.append(_implant_assumption(vocabulary, contraindications))
 
     duration = _duration(earliest_onset, earliest_recorded, today, assumptions,
                          prefetch.conditions)
     if duration is not None:
         derived.add("symptom_duration_weeks")
+        if earliest_form not in ("", "onsetDateTime"):
+            assumptions.append(_assumption(
+                "symptom_duration_weeks", duration,
+                f"Symptom duration counted from an approximate onset ({earliest_form}): "
+                "from the earliest date it allows."))
     else:
         duration = float(ASSUMED_DURATION_WEEKS)
 
@@ -512,20 +530,79 @@ def derive_request(
         "findings": [c for c in vocabulary.findings if c in findings],
         "contraindications": [c for c in vocabulary.contraindications if c in contraindications],
     }
-    egfr = newest_egfr(prefetch.egfr.resources, vocabulary.egfr_loinc) \
+    if red_flags:  # vocabulary v2: days_since_injury exists (delta §6)
+        recent = [d for d in injury_dates if (today - d).days <= INJURY_WINDOW_DAYS]
+        if recent:
+            request["days_since_injury"] = (today - max(recent)).days
+            derived.add("days_since_injury")
+        elif injury_undated:
+            assumptions.append(_assumption(
+                "days_since_injury", "0-7",
+                "Injury date not derivable (the injury is coded without an onset or recorded "
+                "date, or only as the order's reason): treated as an injury in the last 7 "
+                "days."))
+
+    reading = newest_egfr_reading(prefetch.egfr.resources, vocabulary.egfr_loinc) \
         if prefetch.egfr.usable else None
-    if egfr is not None:
-        request["egfr"] = egfr
+    if reading is not None and reading.value is not None:
+        request["egfr"] = reading.value
         derived.add("egfr")
+        if reading.converted_from:
+            assumptions.append(_assumption(
+                "egfr", reading.value,
+                f"eGFR converted from {reading.converted_from} to mL/min/1.73 m² "
+                f"({reading.value})."))
     else:
-        why = (f"the eGFR prefetch {_STATE_WORDS[prefetch.egfr.state]}"
-               if not prefetch.egfr.usable else "no eGFR Observation had a usable value")
+        if reading is None:
+            why = f"the eGFR prefetch {_STATE_WORDS[prefetch.egfr.state]}"
+        else:
+            why = reading.problem or "no eGFR Observation had a usable value"
         assumptions.append(_assumption(
-            "egfr", "not below 30",
-            f"eGFR not derivable ({why}); renal function assumed adequate: check it before "
-            "giving contrast."))
+            "egfr", "not known",
+            f"No usable eGFR ({why}); renal function unknown: check it before giving "
+            "contrast."))
+
+    assumptions += _not_assessed(vocabulary, red_flags, findings, conditions_available)
     return Derived(request=request, assumptions=tuple(assumptions),
                    derived_fields=frozenset(derived))
+
+
+def _implant_assumption(vocabulary: Vocabulary, contraindications: set[str]
+                        ) -> dict[str, Any]:
+    """Implants and devices: what the record can say, and "screen before scanning"."""
+    mapped = any(vocabulary.contraindications[c].icd10 or vocabulary.contraindications[c].snomed
+                 for c in IMPLANT_CONTRAINDICATIONS if c in vocabulary.contraindications)
+    if contraindications & set(IMPLANT_CONTRAINDICATIONS):
+        message = ("An implant or device is coded in the record (see safety); others cannot "
+                   "be excluded from the EHR data: screen the patient for MRI safety before "
+                   "scanning.")
+    elif mapped:
+        message = ("No implant, device or metal fragment is coded in the record; that does "
+                   "not exclude one: screen the patient for MRI safety before scanning.")
+    else:
+        message = ("Implants, cardiac devices and orbital metal cannot be derived from the EHR "
+                   "data; none is known: screen the patient for MRI safety before scanning.")
+    return _assumption("contraindications", "no implant or device known", message)
+
+
+def _not_assessed(vocabulary: Vocabulary, red_flags: Sequence[str], present: set[str],
+                  conditions_available: bool) -> list[dict[str, Any]]:
+    """One ``not_assessed`` assumption per red flag not present (criteria 2026.2.0 §10.3)."""
+    out = []
+    for code in red_flags:
+        if code in present:
+            continue
+        if not vocabulary.findings[code].derivable:
+            why = WHY_NOT_DERIVABLE
+        elif conditions_available:
+            why = WHY_NOT_CODED
+        else:
+            why = WHY_UNAVAILABLE
+        label = vocabulary.findings[code].label
+        out.append(_assumption(
+            f"findings.{code}", "not_assessed",
+            f"{label}: {why}. Treated as absent for this rating; confirm."))
+    return out
 
 
 def _duration(onset: date | None, recorded: date | None, today: date,
@@ -534,7 +611,7 @@ def _duration(onset: date | None, recorded: date | None, today: date,
     start = onset or recorded
     if start is None:
         if conditions.usable:
-            why = "no active spine-pain Condition has an onset or recorded date"
+            why = "no active spine-pain Condition has a readable onset or a recorded date"
         else:
             why = f"the conditions prefetch {_STATE_WORDS[conditions.state]}"
         assumptions.append(_assumption(
@@ -546,6 +623,6 @@ def _duration(onset: date | None, recorded: date | None, today: date,
     if onset is None:
         assumptions.append(_assumption(
             "symptom_duration_weeks", weeks,
-            "No spine-pain Condition has an onset; duration counted from the date the "
+            "No spine-pain Condition has a readable onset; duration counted from the date the "
             "earliest one was recorded (symptoms may be older)."))
     return weeks

@@ -21,7 +21,9 @@ from referral_api.clinical import safety
 from referral_api.clinical.model import URGENCY_RANK, RegionRules, RuleSet
 from referral_api.clinical.vocabulary import Vocabulary
 
-ENGINE_VERSION = "1.0.0"
+#: 1.1.0 adds rule language 2 (2026.2.0); language-1 answers are unchanged from 1.0.0
+#: (tests/engine/test_replay_2026_1_0_log.py).
+ENGINE_VERSION = "1.1.0"
 
 UA = "usually_appropriate"
 MBA = "may_be_appropriate"

@@ -23,6 +23,13 @@ def vocabulary() -> Vocabulary:
 
 
 @pytest.fixture(scope="session")
+def vocabulary_v2() -> Vocabulary:
+    """The vocabulary of rule set 2026.2.0 (format 2: exclusions, windows, red flags)."""
+    return load_vocabulary(PROJECT_ROOT / "rules" / "spine-imaging" / "2026.2.0" /
+                           "vocabulary.yaml")
+
+
+@pytest.fixture(scope="session")
 def example_private_key() -> Any:
     """The CDS Hooks 2.0.1 example private key (ES384, kid example-kid)."""
     return jwt.PyJWK(conformance("cds-hooks-2.0.1-example.private-jwk.json")).key
@@ -44,11 +51,28 @@ def build_cds_app(tmp_path: Path, **overrides: Any) -> Any:
     return app
 
 
+#: An instant when 2026.1.0 is in force (the day before 2026.2.0's effective_from).
+V1_TIME = "2026-11-30T12:00:00+00:00"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "ruleset_2026_1_0: evaluate under rule set 2026.1.0 (the decision clock is "
+        "pinned to 2026-11-30), for tests about its behaviour")
+
+
 @pytest.fixture
-def cds_app(tmp_path: Path, clients_file: Path) -> Iterator[Any]:
-    """Public URL, CORS origin and the spec's example issuer configured."""
+def cds_app(request: pytest.FixtureRequest, tmp_path: Path, clients_file: Path
+            ) -> Iterator[Any]:
+    """Public URL, CORS origin and the spec's example issuer configured.
+
+    The decision clock is the real one (the version in force today), unless the test is marked
+    ``ruleset_2026_1_0``.
+    """
+    pinned = ({"EVALUATION_TIME": V1_TIME}
+              if request.node.get_closest_marker("ruleset_2026_1_0") else {})
     app = build_cds_app(tmp_path, PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients_file),
-                        CORS_ORIGINS=[EHR_ORIGIN])
+                        CORS_ORIGINS=[EHR_ORIGIN], **pinned)
     yield app
     app.extensions["referral_api"].log.close()
 

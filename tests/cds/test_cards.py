@@ -134,3 +134,14 @@ def test_compact_and_response_body():
     assert cards.compact({"a": None, "b": "", "c": [], "d": {}, "e": [None, {"f": []}],
                           "g": 0, "h": False}) == {"g": 0, "h": False}
     assert cards.response_body([], []) == {"cards": []}
+
+
+@pytest.mark.parametrize("urgency", ["emergent", "urgent"])
+def test_no_conservative_care_next_to_an_emergency(vocabulary, urgency):
+    # e.g. an injured child under 16: not covered, urgency by flag, no study listed.
+    rec = record(appropriateness="not_covered", urgency=urgency, recommended_procedures=[])
+    detail = cards.detail(rec, vocabulary)
+    assert "conservative care" not in detail
+    assert "specialist assessment" in detail
+    assert "conservative care" in cards.detail(record(urgency="none",
+                                                      recommended_procedures=[]), vocabulary)

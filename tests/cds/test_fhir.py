@@ -104,14 +104,24 @@ def test_inactive_and_refuted_conditions_are_ignored(vocabulary):
 def test_cauda_equina_findings_only_from_recent_conditions(vocabulary):
     old = condition("R32", onset=days_ago(400), recorded=days_ago(400))
     assert findings_of(vocabulary, old) == []
-    undated = condition("R33.9")
-    assert findings_of(vocabulary, undated) == []
     recent_onset = condition("R32", onset=days_ago(10))
     assert findings_of(vocabulary, recent_onset) == ["bowel_or_bladder_incontinence"]
-    recent_record = condition("R33.9", onset=days_ago(400), recorded=days_ago(3))
+    # onset[x], else recordedDate (criteria 2026.2.0 §10.1): an old onset is not made recent
+    # by a recent recording; without an onset the recorded date decides.
+    old_onset = condition("R33.9", onset=days_ago(400), recorded=days_ago(3))
+    assert findings_of(vocabulary, old_onset) == []
+    recent_record = condition("R33.9", recorded=days_ago(3))
     assert findings_of(vocabulary, recent_record) == ["urinary_retention"]
     edge = condition("267064002", SNOMED, onset=days_ago(29))
     assert findings_of(vocabulary, edge) == []
+    assert findings_of(vocabulary, condition("267064002", SNOMED, onset=days_ago(28))) == [
+        "urinary_retention"]
+
+
+def test_undated_condition_counts_as_current(vocabulary):
+    # Unknown is not absent (criteria 2026.2.0 §10.1): a windowed finding coded without any
+    # date counts; only a date outside the window removes it.
+    assert findings_of(vocabulary, condition("R33.9")) == ["urinary_retention"]
 
 
 def test_old_condition_keeps_its_other_findings(vocabulary):

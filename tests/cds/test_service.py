@@ -177,8 +177,11 @@ def test_cauda_equina_mri_lumbar_is_critical_and_logged(cds_app, cds_client, eva
     assert record["scenario"]["id"] == "lumbar.cauda_equina"
     assert record["ordering_clinician"] == "Practitioner/dr-1"
     assert record["input"]["patient"]["reference"] != "pat-1"  # stored only as a keyed hash
+    # The cauda equina diagnosis maps to the CES findings of the vocabulary in force (2026.2.0
+    # adds altered bladder or bowel sensation, delta §3).
     assert set(record["input"]["findings"]) == {
-        "saddle_anesthesia", "urinary_retention", "bowel_or_bladder_incontinence"}
+        "saddle_anesthesia", "urinary_retention", "bowel_or_bladder_incontinence",
+        "altered_bladder_or_bowel_sensation"}
     assert rating(data["systemActions"][0]) == "appropriate"
     assert card["source"]["label"] == f"spine-imaging {record['ruleset']['version']}"
     assert card["source"]["url"] == f"{PUBLIC_URL}/v1/rulesets/{record['ruleset']['version']}"
@@ -233,6 +236,7 @@ def test_link_uses_the_request_host_without_public_url(tmp_path):
     app.extensions["referral_api"].log.close()
 
 
+@pytest.mark.ruleset_2026_1_0  # 2026.2.0 offers no suggestion while red flags are unassessed
 def test_suggestion_replaces_order_only_when_findings_were_derived(cds_client, evaluator):
     cancer = condition("C50.911", onset=days_ago(400))
     body = hook_request(service_request("72131"), prefetch=full_prefetch(cancer))  # CT w/o
@@ -382,3 +386,18 @@ def test_response_is_json_and_not_cached(cds_client, evaluator):
     assert response.mimetype == "application/json"
     assert response.headers["Cache-Control"] == "no-store"
     json.loads(response.get_data(as_text=True))
+
+
+@pytest.mark.ruleset_2026_1_0
+def test_under_2026_1_0_the_card_is_the_v1_card(cds_client, evaluator, auditor):
+    # No red flag is listed as not assessed and the summary has no "on recorded data".
+    data = call(cds_client, conformance("sandbox-pama-s1r1-ct-lumbar-low-back-pain.request.json"),
+                evaluator)
+    card = data["cards"][0]
+    record = record_of(cds_client, auditor, card["uuid"])
+    assert record["ruleset"]["version"] == "2026.1.0"
+    assert card["summary"] == "CT lumbar spine without and with contrast: usually not appropriate"
+    assert not [a for a in record["assumptions"] if a["assumed"] == "not_assessed"]
+    assert all(r["code"] != "red-flag-not-in-record" for r in card["overrideReasons"])
+    assert "confirm" not in card["links"][0]["url"]
+    assert rating(data["systemActions"][0]) == "not-appropriate"
