@@ -2374,3 +2374,58 @@ def test_cardiac_device_alternative_is_first_ct_or_ctm_of_region(decide, labels,
                             contra=("non_conditional_cardiac_device",)))
     message = alert(result, "non_conditional_cardiac_device")["message"]
     assert f"otherwise {labels(alternative)}" in message or labels(alternative) in message
+
+
+def _changes(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["finding"]: entry for entry in result["would_change_if"]}
+
+
+def test_would_change_if_uncomplicated_new_codes(decide):
+    """§3.10 over the v2 vocabulary: which single added findings change the answer."""
+    changes = _changes(decide(request("lumbar", 45, 2, ())))
+    assert changes["midline_spinal_tenderness"]["scenario"] == "lumbar.trauma_high_risk"
+    assert changes["midline_spinal_tenderness"]["urgency"] == "emergent"
+    assert changes["fever"]["urgency"] == "urgent"
+    assert changes["wound_over_spine"]["scenario"] == "lumbar.suspected_infection"
+    assert changes["abnormal_spine_imaging"]["scenario"] == "lumbar.abnormal_imaging"
+    # alone these change nothing (risk factors without a sign; TR5: not an injury)
+    for code in ("diabetes", "indwelling_vascular_device", "intoxication",
+                 "altered_mental_status", "cspine_rule_low_risk", "midline_cervical_tenderness",
+                 "sacroiliac_radiographs_nondiagnostic"):
+        assert code not in changes, code
+
+
+def test_would_change_if_sexual_dysfunction_with_sciatica(decide):
+    """§2 GIRFT nuance through §3.10: with lumbar sciatica, new sexual dysfunction → CES."""
+    changes = _changes(decide(request("lumbar", 45, 2, ("radiculopathy",))))
+    assert changes["new_sexual_dysfunction"]["scenario"] == "lumbar.cauda_equina"
+    assert changes["new_sexual_dysfunction"]["urgency"] == "emergent"
+    arm = _changes(decide(request("cervical", 45, 2, ("radiculopathy",))))
+    assert "new_sexual_dysfunction" not in arm
+
+
+def test_would_change_if_documented_low_risk_rule(decide):
+    """§3.10 for T17: recording the low-risk rule result changes the answer to no imaging."""
+    changes = _changes(decide(request("cervical", 30, 0, ("minor_trauma",), days=1)))
+    assert changes["cspine_rule_low_risk"]["scenario"] == "cervical.trauma_low_risk"
+    assert changes["cspine_rule_low_risk"]["urgency"] == "none"
+
+
+def test_union_ankylosed_trauma_and_mscc(decide):
+    """§3.6 merge with three contributors: the MSCC lumbar step joins the existing MRI step."""
+    result = decide(request("lumbar", 66, 1, ("ankylosed_spine", "minor_trauma",
+                                                "history_of_cancer", "neurologic_deficit"),
+                            days=2))
+    assert result["scenario"]["id"] == "lumbar.ankylosed_spine_trauma"
+    assert result["contributing_scenarios"] == ["lumbar.ankylosed_spine_trauma",
+                                                "lumbar.trauma_with_deficit",
+                                                "lumbar.suspected_mscc"]
+    assert steps_of(result) == plan_of(
+        "lumbar", "CT w/o / XR; MRI w/o / MRI w/wo; T-MRI w/wo / T-MRI w/o; "
+                  "C-MRI w/wo / C-MRI w/o")
+    assert result["appropriateness"] == UA
+    # CTM: MBA for trauma_with_deficit and MSCC
+    again = decide(request("lumbar", 66, 1, ("ankylosed_spine", "minor_trauma",
+                                               "history_of_cancer", "neurologic_deficit"),
+                           days=2, requested="CTM"))
+    assert again["appropriateness"] == MBA
