@@ -2429,3 +2429,15 @@ def test_union_ankylosed_trauma_and_mscc(decide):
                                                "history_of_cancer", "neurologic_deficit"),
                            days=2, requested="CTM"))
     assert again["appropriateness"] == MBA
+
+
+@pytest.mark.parametrize(("region", "findings"), [
+    ("lumbar", ("midline_cervical_tenderness",)),
+    ("lumbar", ("intoxication",)),
+    ("cervical", ("altered_mental_status",)),
+])
+def test_no_injury_no_assumption(decide, region, findings):
+    """§2 injury / §3.11: findings that are not an injury in the region assume no injury date."""
+    result = decide(request(region, 40, 0, findings))
+    assert result["assumptions"] == []
+    assert R_INJURY_UNKNOWN not in text_of(result)
