@@ -59,3 +59,23 @@ def test_2026_1_0_records_leave_the_new_cells_empty() -> None:
     cells = dict(zip(CSV_COLUMNS, csv_row(record), strict=True))
     assert (cells["days_since_injury"], cells["contributing_scenarios"],
             cells["recommended_steps"], cells["safety_alert_levels"]) == (None, "", "", "")
+
+
+def test_new_fields_are_covered_by_the_chain_hash(app, client, auditor_headers, decide,
+                                                  tmp_path) -> None:
+    from tests.audit.test_verify_replay import _tampered_client
+
+    union = decide(findings=["myelopathy_signs", "urinary_retention"])
+    decide()
+    for number, sql in enumerate(("UPDATE decisions SET output_json = replace(output_json, "
+                "'lumbar.cord_compression\"]', '\"]') WHERE seq = 1",
+                "UPDATE decisions SET output_json = replace(output_json, '\"step\":2', "
+                "'\"step\":1') WHERE seq = 1",
+                "UPDATE decisions SET output_json = replace(output_json, '\"level\":\"emergency\"',"
+                " '\"level\":\"week\"') WHERE seq = 1")):
+        (tmp_path / str(number)).mkdir()
+        copy = _tampered_client(app, tmp_path / str(number), [sql])
+        body = copy.test_client().get("/v1/decisions/verify", headers=auditor_headers)
+        assert body.get_json()["ok"] is False, sql
+        assert body.get_json()["first_bad"] == union["decision_id"]
+        copy.extensions["referral_api"].log.close()
