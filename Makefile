@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make run   - create .venv from pinned dependencies, initialise db/, serve on 127.0.0.1:8000
-#   make test  - create .venv, then ruff, the rule files' own tests and the whole pytest suite
+#   make test  - create .venv, then ruff, mypy, the rule files' own tests and the whole pytest
+#                suite (the quick tests first, then the long load/fault/fuzz tests marked slow)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -9,11 +10,11 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench bench-audit install init-db clean help
+.PHONY: run test typecheck lint bench bench-audit install init-db clean help
 
 help:
 	@echo "make run    - set up .venv and db/, then serve on $(HOST):$(PORT)"
-	@echo "make test   - set up .venv, then ruff + rules check + pytest"
+	@echo "make test   - set up .venv, then ruff + mypy + rules check + pytest (quick, then slow)"
 	@echo "make bench  - engine, HTTP and CDS Hooks benchmarks (figures for the README)"
 	@echo "make bench-audit - audit reads on a generated 1,000,000-decision log (AUDIT_DB)"
 
@@ -36,8 +37,13 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/referral-api rules check
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m slow
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_engine.py

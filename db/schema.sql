@@ -1,6 +1,6 @@
 -- The decision database schema, as `referral-api init-db` builds it from
--- referral_api/store/sqlite/migrations.py. Generated: do not edit (tests/storage/test_schema_file.py;
--- regenerate with `python -m tests.storage.test_schema_file`).
+-- referral_api/store/sqlite/migrations.py. Generated: do not edit (tests/store/test_schema_file.py;
+-- regenerate with `python -m tests.store.test_schema_file`).
 
 CREATE TABLE "_sqlite_migrations" (
    "id" INTEGER PRIMARY KEY,
@@ -26,6 +26,11 @@ CREATE TABLE api_keys (
     secret_sha256 TEXT NOT NULL,
     created_at    TEXT NOT NULL,
     revoked_at    TEXT
+);
+
+CREATE TABLE auth_failures (
+    client TEXT NOT NULL,
+    at     REAL NOT NULL
 );
 
 CREATE TABLE decisions (
@@ -92,8 +97,19 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 );
 
+CREATE TABLE secret_keys (
+    key_id     TEXT PRIMARY KEY,
+    check_hmac TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    retired_at TEXT
+);
+
 CREATE UNIQUE INDEX "idx__sqlite_migrations_migration_set_name"
     ON "_sqlite_migrations" ("migration_set", "name");
+
+CREATE INDEX auth_failures_at ON auth_failures (at);
+
+CREATE INDEX auth_failures_client ON auth_failures (client, at);
 
 CREATE UNIQUE INDEX decisions_order ON decisions (hook_instance, order_ref)
     WHERE hook_instance IS NOT NULL AND order_ref IS NOT NULL;

@@ -16,18 +16,21 @@ from typing import Any
 from flask import Flask, Request, Response, g, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from referral_api.clinical.versions import load_registry
 from referral_api.decide import DecisionService, NoRulesetInForce
-from referral_api.store.sqlite.keys import KeyStore
-from referral_api.store.sqlite.log import IdempotencyConflict, LogUnavailable, SQLiteDecisionLog
-from referral_api.store.sqlite.writer import GroupCommitWriter
+from referral_api.store import open_store
+from referral_api.store.interface import LogUnavailable, QueryTimeout
 
 from .config import MAX_BODY_BYTES, load_settings
 from .context import EXTENSION, Services
+from .logs import configure_logging
+from .metrics import Metrics, instrument_writer
 from .problem import ProblemError, problem_response
 from .schemas import RequestLoader
-from .secret_key import derive_key, load_secret
+from .secret_key import PatientHasher, derive_key, load_keyring
+from .throttle import FailureLimiter
 
 __all__ = ["create_app"]
 
@@ -47,7 +50,8 @@ SECURITY_HEADERS = (
 
 #: Paths served without a browser session: the JSON API and CDS Hooks never read the cookie,
 #: so they do not pay for opening and signing one.
-SESSIONLESS_PREFIXES = ("/v1/", "/cds-services", "/healthz", "/readyz", "/openapi.json")
+SESSIONLESS_PREFIXES = ("/v1/", "/cds-services", "/healthz", "/readyz", "/openapi.json",
+                        "/metrics")
 
 
 class _WebOnlySessionInterface(SecureCookieSessionInterface):
@@ -62,27 +66,47 @@ class _WebOnlySessionInterface(SecureCookieSessionInterface):
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app; ``test_config`` overrides the ``REFERRAL_API_*`` settings."""
     settings = load_settings(test_config)
+    configure_logging(settings.log_format, settings.log_level)
     app = Flask(__name__)
-    secret = load_secret(settings.db_dir, settings.secret_key)
+    # The current secret key signs sessions and makes new patient hashes; retired keys are
+    # kept for patient searches only (so sessions signed with a retired key end).
+    keyring = load_keyring(settings.db_dir, settings.secret_key)
     registry = load_registry(settings.rules_dir)
-    decision_log = SQLiteDecisionLog(settings.database)
-    patient_key = derive_key(secret, "patient-reference")
+    store = open_store(settings)
+    metrics = Metrics()
+    patient_hasher = PatientHasher(keyring)
+    patient_key = patient_hasher.current_key
     services = Services(
         settings=settings,
         registry=registry,
         vocabulary=_vocabulary_in_force(registry, settings),
-        log=decision_log,
-        keys=KeyStore(decision_log),
-        # Writes go through the group-commit writer; reads use the log directly.
-        decisions=DecisionService(registry, GroupCommitWriter(decision_log), patient_key,
-                                  clock=settings.clock,
+        store=store,
+        log=store.log,
+        keys=store.keys,
+        # Writes go through the store's writer (instrument_writer times each append and
+        # counts the decisions for /metrics).
+        decisions=DecisionService(registry, instrument_writer(store.writer, metrics),
+                                  patient_hasher, clock=settings.clock,
                                   placeholders=settings.patient_placeholders()),
         # Validation follows the vocabulary of the version in force at request time.
         request_schema=RequestLoader(registry, settings.clock),
         patient_key=patient_key,
-        session_key=derive_key(secret, "session"),
+        session_key=derive_key(keyring.current.secret, "session"),
+        metrics=metrics,
+        limiter=FailureLimiter(store.auth_failures,
+                               limit=settings.auth_failure_limit,
+                               window_s=settings.auth_failure_window_s),
     )
+    if not settings.throttle_keeps_contract:
+        log.warning("the failed-authentication limit (%d in %gs) can answer 429 before 20 "
+                    "failures in a minute, below the API contract's floor",
+                    settings.auth_failure_limit, settings.auth_failure_window_s)
     app.extensions[EXTENSION] = services
+    if settings.trusted_proxies:
+        # The client address (throttle, logs) and scheme come from the last N hops of
+        # X-Forwarded-For/-Proto, as set by the N proxies in front; never from a client.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     app.session_interface = _WebOnlySessionInterface()
     app.config.update(
         SECRET_KEY=services.session_key,
@@ -111,6 +135,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["referral_api.openapi"] = build_openapi(
         app, _vocabulary_in_force(registry, settings))
+    from . import observe
+
+    observe.install(app)  # first, so that its after_request hook runs last
     _install_request_hooks(app)
     _install_error_handlers(app)
     return app
@@ -145,14 +172,28 @@ def _install_request_hooks(app: Flask) -> None:
         return response
 
 
+def services_of(app: Flask) -> Services:
+    """The services ``create_app`` attached to ``app``."""
+    return app.extensions[EXTENSION]
+
+
 def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(ProblemError)
     def _problem(err: ProblemError) -> Response:
         return problem_response(err)
 
+    @app.errorhandler(QueryTimeout)
+    def _too_slow(err: QueryTimeout) -> Response:
+        return problem_response(ProblemError(
+            503,
+            f"The query ran longer than {err.timeout_ms} ms and was stopped so that it cannot "
+            "slow down decisions. Narrow it: a shorter since/until range or more filters.",
+            headers={"Retry-After": "1"}))
+
     @app.errorhandler(LogUnavailable)
     def _log_down(err: LogUnavailable) -> Response:
         # The reason is SQLite's (e.g. "disk I/O error", "readonly database"): no patient data.
+        services_of(app).metrics.log_unavailable.inc()
         log.error("decision log unavailable (%s); answered 503, request %s", err,
                   g.get("request_id"))
         return problem_response(ProblemError(
@@ -162,11 +203,6 @@ def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(NoRulesetInForce)
     def _no_rules(_: NoRulesetInForce) -> Response:
         return problem_response(ProblemError(503, "No rule set version is in force."))
-
-    @app.errorhandler(IdempotencyConflict)
-    def _conflict(_: IdempotencyConflict) -> Response:
-        return problem_response(ProblemError(
-            422, "This Idempotency-Key was already used with a different body."))
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Response:

@@ -1,16 +1,15 @@
 """Credentials and roles: who may call what (``shared/spec/api-v1.md``, Credentials).
 
 API keys arrive as ``Authorization: Bearer <key>`` or ``X-API-Key``; only their hashes are
-stored (:mod:`referral_api.store.sqlite.keys`). Missing or bad credential: 401; valid without
-the role: 403.
-Repeated failures from one client are throttled with 429, never before 20 in a minute.
+stored (the store's ``KeyStore``). Missing or bad credential: 401; valid without
+the role: 403. Failed authentications are counted per client (:mod:`referral_api.throttle`)
+and answered 429 once a client is over the limit, never before 20 in a minute; a valid
+credential is never throttled. Each refusal is a security event in the log (reason, client
+address, key id when one was presented — never the secret) and a metric.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -18,14 +17,14 @@ from typing import Any, TypeVar
 
 from flask import g, request
 
+from referral_api.store.interface import key_id_of
+
 from .context import services
+from .enums import ADMIN
+from .logs import security_event
 from .problem import ProblemError
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-ADMIN = "admin"
-FAILURE_LIMIT = 20  # failures tolerated per window before 429 (the contract's floor)
-FAILURE_WINDOW_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -42,86 +41,83 @@ class Principal:
         return ADMIN in self.roles or bool(self.roles.intersection(roles))
 
 
-class FailureLimiter:
-    """Sliding-window count of failed authentications per client address (per process).
-
-    Each gunicorn worker counts on its own, so a client is throttled after at least
-    ``limit`` failures within the window, never earlier: the contract's floor holds.
-    """
-
-    def __init__(self, limit: int = FAILURE_LIMIT, window_s: float = FAILURE_WINDOW_S) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, client: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(client, deque())
-        while times and now - times[0] > self.window_s:
-            times.popleft()
-        return times
-
-    def retry_after(self, client: str) -> int | None:
-        """Seconds to wait when ``client`` is over the limit, else None."""
-        now = time.monotonic()
-        with self._lock:
-            if client not in self._failures:
-                return None
-            times = self._recent(client, now)
-            if len(times) < self.limit:
-                if not times:
-                    del self._failures[client]
-                return None
-            return max(1, int(self.window_s - (now - times[0])) + 1)
-
-    def record(self, client: str) -> None:
-        """Count one failure for ``client``."""
-        now = time.monotonic()
-        with self._lock:
-            self._recent(client, now).append(now)
-            if len(self._failures) > 10_000:  # bound memory under address-spraying
-                oldest = next(iter(self._failures))
-                del self._failures[oldest]
-
-
-limiter = FailureLimiter()
-
-
 def client_address() -> str:
-    """The peer address (behind a proxy, configure ProxyFix so this is the real client)."""
+    """The client's address: the peer, or the address ProxyFix took from the
+    ``REFERRAL_API_TRUSTED_PROXIES`` trusted hops of ``X-Forwarded-For``."""
     return request.remote_addr or "unknown"
 
 
-def check_not_throttled() -> None:
-    """Raise 429 when this client has failed authentication too often recently."""
-    wait = limiter.retry_after(client_address())
+def auth_failure(reason: str, credential: str, *, key_id: str | None = None,
+                 detail: str | None = None) -> int | None:
+    """Count and log one failed authentication of the current client.
+
+    ``reason`` is a fixed code (``missing_credential``, ``unknown_key``, ``wrong_secret``,
+    ``revoked_key``, ``jwt_refused`` …), ``credential`` what was presented (``api_key``,
+    ``jwt``, ``sign_in``), ``detail`` a short text that names no secret (the JWT refusal).
+    Returns None (answer 401) or the seconds for ``Retry-After`` (answer 429).
+    """
+    svc = services()
+    client = client_address()
+    wait = svc.limiter.failure(client)
+    fields: dict[str, Any] = {"reason": reason, "credential": credential, "client": client}
+    if key_id is not None:
+        fields["presented_key_id"] = key_id
+    if detail is not None:
+        fields["detail"] = detail
     if wait is not None:
-        raise ProblemError(429, "Too many failed authentication attempts; try again later.",
-                           headers={"Retry-After": str(wait)})
+        svc.metrics.auth_throttled.labels(reason).inc()
+        security_event("auth_throttled", "failed authentication throttled (429)",
+                       retry_after=wait, **fields)
+        return wait
+    svc.metrics.auth_failures.labels(reason).inc()
+    if reason == "revoked_key":
+        security_event("revoked_key_used", "a revoked key was presented", **fields)
+    elif credential == "jwt":
+        security_event("jwt_refused", "a CDS Hooks client JWT was refused", **fields)
+    else:
+        security_event("auth_failed", "authentication failed", **fields)
+    return None
 
 
-def record_auth_failure() -> None:
-    """Count a failed authentication from the current client."""
-    limiter.record(client_address())
+def too_many_failures(wait: int) -> ProblemError:
+    """The 429 problem for a client over the failure limit."""
+    return ProblemError(429, "Too many failed authentication attempts; try again later.",
+                        headers={"Retry-After": str(wait)})
+
+
+def refuse(reason: str, credential: str, message: str = "A valid credential is required.",
+           *, key_id: str | None = None, detail: str | None = None) -> ProblemError:
+    """Count the failure and return the problem to raise: 401, or 429 when over the limit."""
+    wait = auth_failure(reason, credential, key_id=key_id, detail=detail)
+    return unauthorized(message) if wait is None else too_many_failures(wait)
+
+
+def bearer_token() -> str | None:
+    """The token of the request's ``Authorization: Bearer <token>`` header, if any."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
 def presented_api_key() -> str | None:
-    """The API key in the request headers, if any."""
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip() or None
-    return request.headers.get("X-API-Key") or None
+    """The API key in the request headers (``Authorization: Bearer`` or ``X-API-Key``)."""
+    return bearer_token() or request.headers.get("X-API-Key") or None
 
 
-def authenticate_api_key() -> Principal | None:
-    """The principal of the API key presented, or None (missing, unknown or revoked)."""
+def authenticate_api_key() -> Principal:
+    """The principal of the API key presented; raises 401/429 (counted) when there is none
+    or it is unknown, wrong or revoked."""
     token = presented_api_key()
     if not token:
-        return None
-    key = services().keys.verify(token)
+        raise refuse("missing_credential", "api_key")
+    key, reason = services().keys.identify(token)
     if key is None:
-        return None
+        raise refuse(reason or "unknown_key", "api_key", key_id=_known_id(token, reason))
     return Principal(kind="key", label=key.label, roles=frozenset(key.roles), key_id=key.key_id)
+
+
+def _known_id(token: str, reason: str | None) -> str | None:
+    # The id of a key that exists (wrong secret, revoked) helps an operator find its holder.
+    return key_id_of(token) if reason in ("wrong_secret", "revoked_key") else None
 
 
 def unauthorized(detail: str = "A valid credential is required.") -> ProblemError:
@@ -129,16 +125,22 @@ def unauthorized(detail: str = "A valid credential is required.") -> ProblemErro
     return ProblemError(401, detail, headers={"WWW-Authenticate": 'Bearer realm="referral-api"'})
 
 
-def authorize(principal: Principal | None, roles: tuple[str, ...]) -> Principal:
-    """Check ``principal`` against ``roles``; record failures; return it or raise 401/403."""
-    if principal is None:
-        record_auth_failure()
-        raise unauthorized()
+def authorize(principal: Principal, roles: tuple[str, ...]) -> Principal:
+    """Check an authenticated ``principal`` against ``roles``; return it or raise 403."""
+    g.principal = principal  # also for the logs of a refused request (its key id)
     if not principal.has_any(roles):
+        role_refused(principal, roles)
         raise ProblemError(403, "This credential does not have the role required: "
                                 f"{' or '.join(roles)}.")
-    g.principal = principal
     return principal
+
+
+def role_refused(principal: Principal, roles: tuple[str, ...]) -> None:
+    """Log a valid credential refused for want of a role (a security event, not a failure)."""
+    g.role_refusal_logged = True
+    security_event("role_refused", "a credential without the role required was refused",
+                   key_id=principal.key_id, credential=principal.kind,
+                   required=list(roles), held=sorted(principal.roles), client=client_address())
 
 
 def require_role(*roles: str) -> Callable[[F], F]:
@@ -147,7 +149,6 @@ def require_role(*roles: str) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            check_not_throttled()
             authorize(authenticate_api_key(), roles)
             return view(*args, **kwargs)
 

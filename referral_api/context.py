@@ -9,11 +9,12 @@ from flask import current_app
 from referral_api.clinical.versions import RuleRegistry
 from referral_api.clinical.vocabulary import Vocabulary
 from referral_api.decide import DecisionService
-from referral_api.store.sqlite.keys import KeyStore
-from referral_api.store.sqlite.log import SQLiteDecisionLog
+from referral_api.store.interface import DecisionLog, KeyStore, Store
 
 from .config import Settings
+from .metrics import Metrics
 from .schemas import RequestLoader
+from .throttle import FailureLimiter
 
 EXTENSION = "referral_api"
 
@@ -25,12 +26,15 @@ class Services:
     settings: Settings
     registry: RuleRegistry
     vocabulary: Vocabulary
-    log: SQLiteDecisionLog
+    store: Store
+    log: DecisionLog
     keys: KeyStore
     decisions: DecisionService
     request_schema: RequestLoader
     patient_key: bytes
     session_key: bytes
+    metrics: Metrics
+    limiter: FailureLimiter
 
 
 def services() -> Services:

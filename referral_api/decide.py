@@ -7,6 +7,7 @@ sees it.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -14,8 +15,9 @@ from typing import Any
 
 from referral_api.clinical import engine
 from referral_api.clinical.versions import RuleRegistry
-from referral_api.secret_key import patient_hash
-from referral_api.store.sqlite.log import DecisionLog, NewDecision
+from referral_api.secret_key import PatientHasher
+from referral_api.store.canonical import canonical_json
+from referral_api.store.interface import DecisionWriter, NewDecision
 
 #: The fields of a record that make up the public ``POST /v1/decisions`` body.
 RESPONSE_FIELDS = (
@@ -35,19 +37,26 @@ class NoRulesetInForce(LookupError):
 class DecisionService:
     """Runs the engine under the rule set in force and appends the result to the log."""
 
-    def __init__(self, registry: RuleRegistry, log: DecisionLog, patient_key: bytes, *,
+    def __init__(self, registry: RuleRegistry, log: DecisionWriter,
+                 patient_key: bytes | PatientHasher, *,
                  clock: Callable[[], datetime] | None = None,
                  placeholders: Mapping[str, str] | None = None) -> None:
         self.registry = registry
         self.log = log
-        self._patient_key = patient_key
+        self._hasher = (patient_key if isinstance(patient_key, PatientHasher)
+                        else PatientHasher.single(patient_key))
         #: The decision clock (the rule set in force is chosen by it); tests pin it.
         self.clock = clock or (lambda: datetime.now(UTC))
         self.placeholders = dict(placeholders or {})
 
     def patient_hash(self, reference: str) -> str:
-        """The keyed hash under which a patient reference is stored and searched."""
-        return patient_hash(self._patient_key, reference)
+        """The keyed hash under which a patient reference is stored (current secret key)."""
+        return self._hasher.hash(reference)
+
+    def patient_hash_filter(self, reference: str) -> str | list[str]:
+        """What a patient search matches: the reference's hash under every secret key,
+        current and retired (one string while there has been no rotation)."""
+        return self._hasher.search_value(reference)
 
     def evaluate(self, request: Mapping[str, Any], at: datetime | None = None) -> dict[str, Any]:
         """Engine output for ``request`` under the version in force at ``at`` (no logging)."""
@@ -69,14 +78,15 @@ class DecisionService:
         hook_instance: str | None = None,
         order_ref: str | None = None,
         idempotency_key: str | None = None,
-        body_sha256: str | None = None,
         idempotency_scope: str | None = None,
         at: datetime | None = None,
         started: float | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Evaluate and log; returns ``(record, created)``.
 
-        ``created`` is False when an idempotent repeat returned the original record. Raises
+        ``created`` is False when an idempotent repeat returned the original record: the same
+        ``idempotency_key`` (within ``idempotency_scope``) with the same validated request,
+        hashed here once for every channel. Raises
         ``LogUnavailable`` (the caller answers 503: nothing is returned unlogged),
         ``IdempotencyConflict`` and :class:`NoRulesetInForce`.
         """
@@ -97,6 +107,8 @@ class DecisionService:
             patient["reference"] = hashed
         stored_input["patient"] = patient
         ruleset = output["ruleset"]
+        body_sha256 = (hashlib.sha256(canonical_json(request)).hexdigest()
+                       if idempotency_key is not None else None)
         new = NewDecision(
             channel=channel,
             client=client,

@@ -53,7 +53,8 @@ def read_json(request: Request, *, max_bytes: int = MAX_BODY_BYTES) -> Any:
         data = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
         # json's message gives line and column only: no body content is echoed back.
-        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        where = (f" (line {exc.lineno}, column {exc.colno})"
+                 if isinstance(exc, json.JSONDecodeError) else "")
         raise ProblemError(400, f"The body is not valid JSON{where}.") from None
     if _depth(data) > MAX_JSON_DEPTH:
         raise ProblemError(400, f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")

@@ -55,7 +55,7 @@ def build_openapi(app: Flask, vocabulary: Vocabulary) -> str:
         "Ready": schemas.ReadySchema,
     }.items():
         spec.components.schema(name, schema=schema)
-    secured = [{"bearer": []}, {"apiKey": []}]
+    secured: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
     auth_errors = (401, 403, 429)
 
     spec.path("/v1/decisions", operations={"post": {

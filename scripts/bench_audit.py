@@ -38,12 +38,15 @@ PAGE_QUERIES = [
     "appropriateness=usually_appropriate",
     "urgency=emergent",
     "scenario=lumbar.cauda_equina",
+    "scenario=thoracic.ankylosed_spine_trauma",
+    "scenario=lumbar.no_such_scenario",
     "channel=cds-hooks&urgency=urgent",
     "ordering_clinician=dr-0042",
     "patient=MRN-004242",
     "feedback=overridden",
     "feedback=none&region=cervical",
     "client=referral-portal",
+    "client=no-such-client",
     "since=2026-06-01&until=2026-06-30&region=thoracic",
     "ruleset_version=2026.1.0&appropriateness=not_covered",
 ]
@@ -90,7 +93,8 @@ def _timed(fn, runs: int) -> tuple[float, float]:
     return statistics.median(times), max(times)
 
 
-def bench_http(path: Path, *, all_stats: bool = False, verify: bool = True) -> None:
+def bench_http(path: Path, *, all_stats: bool = False, verify: bool = True,
+               stats: bool = True) -> None:
     """Page, stats and verify timings through the API."""
     import referral_api.api.audit  # noqa: F401  (registers the routes before create_app)
     from referral_api import create_app
@@ -120,7 +124,7 @@ def bench_http(path: Path, *, all_stats: bool = False, verify: bool = True) -> N
 
     print("\nstats, ms: cold-ish (file evicted from the OS cache) | warm median / worst of 3")
     slowest = (0.0, "")
-    for query in ALL_STATS_QUERIES if all_stats else STATS_QUERIES:
+    for query in (ALL_STATS_QUERIES if all_stats else STATS_QUERIES) if stats else []:
         url = f"/v1/decisions/stats?{query}"
         drop_from_os_cache(path)
         cold, _ = _timed(lambda url=url: get(url), 1)
@@ -143,45 +147,55 @@ def bench_http(path: Path, *, all_stats: bool = False, verify: bool = True) -> N
     svc.log.close()
 
 
-def bench_append(batches: int = 300, rounds: int = 3) -> None:
+def bench_append(batches: int = 300, rounds: int = 5) -> None:
     """append_many cost (1 and 50 decisions a transaction) and WAL bytes per decision, on a
-    temporary database at schema 0001 (before) and at the current schema (after)."""
+    temporary database with the current schema and with it minus ``decisions_scenario`` (the
+    index folding that was measured and rejected: see db/README.md). CPU time of this thread
+    (``time.thread_time``) is reported beside the wall time: on a shared machine it moves far
+    less."""
     import tempfile
 
     from referral_api.store.sqlite.db import connect
     from referral_api.store.sqlite.log import SQLiteDecisionLog
-    from referral_api.store.sqlite.migrations import migrate, migrations
-    from tests.storage.conftest import make_new
+    from referral_api.store.sqlite.migrations import migrate
+    from tests.factories import make_new
 
-    def run(stop_before: str | None, size: int) -> tuple[float, float]:
+    def run(extra_sql: str, size: int) -> tuple[float, float, float]:
         with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
             path = Path(tmp) / "append.sqlite"
             db = connect(path)
-            if stop_before:
-                migrations.apply(db, stop_before=stop_before)
-            else:
-                migrate(db)
+            migrate(db)
+            db.executescript(extra_sql)
             log = SQLiteDecisionLog(path)
             conn = log.db().conn
             conn.execute("PRAGMA wal_autocheckpoint = 0")  # so the WAL size counts every page
             log.append_many([make_new() for _ in range(200)])  # warm-up, non-empty indexes
             news = [[make_new() for _ in range(size)] for _ in range(batches)]
             wal_before = os.path.getsize(f"{path}-wal")
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.thread_time()
             for batch in news:
                 log.append_many(batch)
             seconds = time.perf_counter() - started
+            cpu = time.thread_time() - cpu_started
             wal = os.path.getsize(f"{path}-wal") - wal_before
             log.close()
             db.close()
-            return seconds * 1e6 / (batches * size), wal / (batches * size)
+            n = batches * size
+            return seconds * 1e6 / n, cpu * 1e6 / n, wal / n
 
-    print("append_many, µs per decision (best of 3) / WAL bytes per decision")
+    print("append_many per decision, median of rounds (alternating): wall µs / CPU µs / WAL B")
     for size in (1, 50):
-        for label, stop in (("before (0001)", "0002_audit_stats"), ("after (0002)", None)):
-            results = [run(stop, size) for _ in range(rounds)]
-            micros = min(r[0] for r in results)
-            print(f"  batch {size:>3}  {label:14} {micros:8.1f} µs  {results[0][1]:8.0f} B")
+        variants = {"schema": "", "schema - decisions_scenario":
+                    "DROP INDEX decisions_scenario;"}
+        found: dict[str, list[tuple[float, float, float]]] = {label: [] for label in variants}
+        for _ in range(rounds):
+            for label, sql in variants.items():
+                found[label].append(run(sql, size))
+        for label, results in found.items():
+            wall = statistics.median(r[0] for r in results)
+            cpu = statistics.median(r[1] for r in results)
+            print(f"  batch {size:>3}  {label:28} {wall:8.1f} µs  {cpu:8.1f} µs  "
+                  f"{results[0][2]:8.0f} B")
 
 
 def export_child(path: str, fmt: str, count: int) -> None:
@@ -230,11 +244,12 @@ def main() -> None:
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-export", action="store_true")
     parser.add_argument("--skip-verify", action="store_true")
+    parser.add_argument("--skip-stats", action="store_true")
     parser.add_argument("--all-stats", action="store_true",
                         help="every group_by field alone and every pair (55 shapes)")
     parser.add_argument("--append", action="store_true",
-                        help="only time append_many on temporary databases, before and after "
-                             "migration 0002")
+                        help="only time append_many on temporary databases, with and without "
+                             "the scenario index")
     parser.add_argument("--export-child", nargs=2, metavar=("FORMAT", "COUNT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -247,7 +262,8 @@ def main() -> None:
     if not args.database.exists():
         raise SystemExit(f"{args.database} does not exist: run scripts/generate_log.py first")
     if not args.skip_http:
-        bench_http(args.database, all_stats=args.all_stats, verify=not args.skip_verify)
+        bench_http(args.database, all_stats=args.all_stats, verify=not args.skip_verify,
+                   stats=not args.skip_stats)
     if not args.skip_export:
         bench_export(args.database, args.export_count)
 

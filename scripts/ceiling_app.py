@@ -14,8 +14,9 @@ import uuid
 
 from referral_api import create_app
 from referral_api.store.canonical import GENESIS_HASH
-from referral_api.store.sqlite.db import utc_timestamp
-from referral_api.store.sqlite.log import NewDecision, decision_record
+from referral_api.store.interface import NewDecision
+from referral_api.store.records import decision_record
+from referral_api.store.timestamps import utc_timestamp
 
 
 class InMemoryRecorder:

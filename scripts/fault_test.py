@@ -31,11 +31,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gunicorn_harness import prepare_database, request, service_env, serving
-from load_test import LoadGenerator, audit
+from scripts.gunicorn_harness import prepare_database, request, service_env, serving
+from scripts.load_test import LoadGenerator, audit
 
 # Large enough that the load itself never fills it (a decision is ~5 KB in the log and WAL):
 # "disk full" must be the fault we inject, not a side effect of the other phases.

@@ -37,9 +37,9 @@ from referral_api.clinical import engine
 from referral_api.clinical.versions import load_registry
 from referral_api.config import PROJECT_ROOT
 from referral_api.secret_key import patient_hash
-from referral_api.store.sqlite import log as decision_log_module
+from referral_api.store.interface import NewDecision, NewFeedback
 from referral_api.store.sqlite.db import connect
-from referral_api.store.sqlite.log import NewDecision, SQLiteDecisionLog
+from referral_api.store.sqlite.log import SQLiteDecisionLog
 from referral_api.store.sqlite.migrations import migrate
 
 REGIONS = (("lumbar", 0.6), ("cervical", 0.3), ("thoracic", 0.1))
@@ -121,20 +121,6 @@ class Generator:
         return request
 
 
-def _install_clock(start: dt.datetime) -> types.SimpleNamespace:
-    """Make the decision log's ``dt.datetime.now`` return a simulated time (``clock.now``)."""
-    clock = types.SimpleNamespace(now=start)
-
-    class SimulatedDatetime(dt.datetime):
-        @classmethod
-        def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:  # type: ignore[override]
-            return clock.now if tz is None else clock.now.astimezone(tz)
-
-    decision_log_module.dt = types.SimpleNamespace(  # type: ignore[attr-defined]
-        datetime=SimulatedDatetime, timedelta=dt.timedelta, UTC=dt.UTC, date=dt.date)
-    return clock
-
-
 def generate(path: Path, count: int, *, batch: int, days: float, feedback_rate: float,
              seed: int, append: bool, ruleset_version: str | None = None) -> dict:
     """Append ``count`` synthetic decisions to the log at ``path``; returns timings."""
@@ -148,10 +134,11 @@ def generate(path: Path, count: int, *, batch: int, days: float, feedback_rate: 
     fixed = registry.get(ruleset_version) if ruleset_version else None
     # One generator per vocabulary: requests use the codes of the version that evaluates them.
     generators: dict[str, Generator] = {}
-    log = SQLiteDecisionLog(path)
     end = dt.datetime.now(dt.UTC)
     start = end - dt.timedelta(days=days)
-    clock = _install_clock(start)
+    # The log's clock is simulated: decisions are spread over the last ``days``.
+    clock = types.SimpleNamespace(now=start)
+    log = SQLiteDecisionLog(path, clock=lambda: clock.now)
     step = (end - start) / max(1, -(-count // batch))
     started = time.perf_counter()
     engine_s = append_s = 0.0
@@ -202,10 +189,9 @@ def generate(path: Path, count: int, *, batch: int, days: float, feedback_rate: 
             if record["channel"] == "cds-hooks" and rng.random() < feedback_rate:
                 overridden = rng.random() < (
                     0.6 if record["appropriateness"] == "usually_not_appropriate" else 0.15)
-                entry = {"outcome": "overridden" if overridden else "accepted",
-                         "outcomeTimestamp": record["created_at"]}
-                if overridden:
-                    entry["overrideReason"] = OVERRIDE_REASON
+                entry = NewFeedback(outcome="overridden" if overridden else "accepted",
+                                    override_reason=OVERRIDE_REASON if overridden else None,
+                                    outcome_timestamp=record["created_at"])
                 log.append_feedback(record["decision_id"], entry, record["client"])
                 feedback += 1
         done += size

@@ -22,10 +22,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gunicorn_harness import DECISION_BODY, Server, prepare_database, service_env, serving
+from scripts.gunicorn_harness import DECISION_BODY, Server, prepare_database, service_env, serving
 
 
 @dataclass

@@ -1,59 +1,103 @@
-"""Shared fixtures: an app on a temporary database, and one API key per role.
+"""Shared fixtures: an app on a temporary database, one API key per role, the vocabulary, a
+clock. Builders (requests, decisions, headers) are plain functions in ``tests/factories.py``.
 
 Every test that needs the service uses ``app``/``client``; nothing touches ``db/``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
-from referral_api import create_app
+from referral_api.clinical.versions import RuleRegistry, load_registry
+from referral_api.clinical.vocabulary import Vocabulary
 from referral_api.config import PROJECT_ROOT
+from referral_api.enums import ROLES
+from referral_api.store.interface import KeyStore
 from referral_api.store.sqlite.db import connect
-from referral_api.store.sqlite.keys import KeyStore
 from referral_api.store.sqlite.log import SQLiteDecisionLog
 from referral_api.store.sqlite.migrations import migrate
+from tests.factories import BEFORE_2026_2_0, FakeClock, auth, build_app
 
-TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 SHARED = PROJECT_ROOT.parent / "shared"
 
 
-def make_app(tmp_path: Path, **overrides: Any):
-    """An app on a fresh migrated database under ``tmp_path``."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    database = tmp_path / "decisions.sqlite"
-    db = connect(database)
-    migrate(db)
-    db.close()
-    config = {"TESTING": True, "DATABASE": str(database), "SECRET_KEY": TEST_SECRET,
-              "RULES_DIR": str(PROJECT_ROOT / "rules"), **overrides}
-    return create_app(config)
+@functools.cache
+def _published_registry() -> RuleRegistry:
+    return load_registry(PROJECT_ROOT / "rules")
 
 
-#: A time when rule set 2026.1.0 is in force (2026.2.0 takes effect on 2026-12-01). Tests of
-#: 2026.1.0 behaviour pin the decision clock to it: ``make_app(tmp_path,
-#: EVALUATION_TIME=BEFORE_2026_2_0)`` or the ``app_2026_1_0`` fixture.
-BEFORE_2026_2_0 = "2026-11-30T12:00:00Z"
+@pytest.fixture(scope="session")
+def registry() -> RuleRegistry:
+    """The real, published rule sets of rules/ (fails if the lock does not match)."""
+    return _published_registry()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _published_rules_loaded_once() -> Iterator[None]:
+    """Every app built on the project's own rules/ shares the session's ``registry``.
+
+    Loading and verifying the rule files takes ~0.7 s (YAML parsing and hashing); the suite
+    builds a few hundred apps. The published files are immutable (their hashes are locked),
+    so one load serves every app; a test's own rules directory is still loaded afresh.
+    """
+    import referral_api
+
+    own_rules = (PROJECT_ROOT / "rules").resolve()
+    load = referral_api.load_registry
+
+    def load_once(rules_dir: Path, *args: Any, **kwargs: Any) -> RuleRegistry:
+        if Path(rules_dir).resolve() == own_rules and not args and not kwargs:
+            return _published_registry()
+        return load(rules_dir, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(referral_api, "load_registry", load_once)
+        yield
+
+
+@pytest.fixture(scope="session")
+def vocabulary(registry: RuleRegistry) -> Vocabulary:
+    """The project's real vocabulary (the one every rule set shares)."""
+    return registry.vocabulary
 
 
 @pytest.fixture
-def app(tmp_path: Path):
+def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """``make_app(**overrides)``: a new app on its own fresh database under ``tmp_path``.
+
+    ``overrides`` are ``create_app`` settings (``AUDIT_QUERY_TIMEOUT_MS=0``, ``RULES_DIR=…``).
+    The apps' connections are closed after the test.
+    """
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        directory = tmp_path / f"app-{len(made)}"
+        directory.mkdir()
+        application = build_app(directory, **overrides)
+        made.append(application)
+        return application
+
+    yield make
+    for application in made:
+        application.extensions["referral_api"].store.close()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
     """The service on a temporary database with the real rules."""
-    application = make_app(tmp_path)
-    yield application
-    application.extensions["referral_api"].log.close()
+    return make_app()
 
 
 @pytest.fixture
-def app_2026_1_0(tmp_path: Path):
+def app_2026_1_0(make_app: Callable[..., Flask]) -> Flask:
     """The service with its decision clock pinned before 2026-12-01: 2026.1.0 is in force."""
-    application = make_app(tmp_path / "v1", EVALUATION_TIME=BEFORE_2026_2_0)
-    yield application
-    application.extensions["referral_api"].log.close()
+    return make_app(EVALUATION_TIME=BEFORE_2026_2_0)
 
 
 @pytest.fixture
@@ -67,64 +111,58 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def decision_log(db_path: Path) -> Iterator[SQLiteDecisionLog]:
-    """A decision log on the temporary database."""
-    log = SQLiteDecisionLog(db_path)
+def clock() -> FakeClock:
+    """The clock of ``decision_log``: ``clock.advance(seconds=1)`` instead of ``sleep``."""
+    return FakeClock()
+
+
+@pytest.fixture
+def decision_log(db_path: Path, clock: FakeClock) -> Iterator[SQLiteDecisionLog]:
+    """A decision log on the temporary database, its time given by ``clock``."""
+    log = SQLiteDecisionLog(db_path, clock=clock)
     yield log
     log.close()
 
 
 @pytest.fixture
-def client(app):
+def client(app: Flask) -> Any:
     """A Flask test client."""
     return app.test_client()
 
 
 @pytest.fixture
-def keys(app) -> dict[str, str]:
-    """A plaintext key per role: ``keys["evaluator"]``, ``keys["auditor"]``, …"""
+def keys(app: Flask) -> dict[str, str]:
+    """One plaintext key per role: ``keys["evaluator"]``, ``keys["auditor"]``, …"""
     store: KeyStore = app.extensions["referral_api"].keys
-    return {role: store.create([role], f"test-{role}")[1]
-            for role in ("evaluator", "clinician", "auditor", "admin")}
-
-
-def auth(key: str) -> dict[str, str]:
-    """Headers presenting ``key``."""
-    return {"Authorization": f"Bearer {key}"}
+    return {role: store.create([role], f"test-{role}")[1] for role in ROLES}
 
 
 @pytest.fixture
-def evaluator_headers(keys: dict[str, str]) -> dict[str, str]:
-    return auth(keys["evaluator"])
+def role_headers(keys: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Authorization headers per role: ``role_headers["auditor"]``."""
+    return {role: auth(key) for role, key in keys.items()}
 
 
 @pytest.fixture
-def auditor_headers(keys: dict[str, str]) -> dict[str, str]:
-    return auth(keys["auditor"])
+def evaluator_headers(role_headers: dict[str, dict[str, str]]) -> dict[str, str]:
+    return role_headers["evaluator"]
 
 
 @pytest.fixture
-def admin_headers(keys: dict[str, str]) -> dict[str, str]:
-    return auth(keys["admin"])
-
-
-def lumbar_request(**changes: Any) -> dict[str, Any]:
-    """A valid lumbar request (uncomplicated), with ``changes`` applied on top."""
-    body: dict[str, Any] = {
-        "patient": {"age": 45, "sex": "female", "reference": "MRN-0001"},
-        "region": "lumbar",
-        "symptom_duration_weeks": 2,
-        "findings": [],
-    }
-    body.update(changes)
-    return body
+def auditor_headers(role_headers: dict[str, dict[str, str]]) -> dict[str, str]:
+    return role_headers["auditor"]
 
 
 @pytest.fixture
-def post_decision(client, evaluator_headers) -> Iterator[Any]:
+def admin_headers(role_headers: dict[str, dict[str, str]]) -> dict[str, str]:
+    return role_headers["admin"]
+
+
+@pytest.fixture
+def post_decision(client: Any, evaluator_headers: dict[str, str]) -> Callable[..., Any]:
     """POST a decision body; returns the response."""
 
-    def post(body: dict[str, Any], **headers: str):
+    def post(body: dict[str, Any], **headers: str) -> Any:
         return client.post("/v1/decisions", json=body,
                            headers={**evaluator_headers, **headers})
 

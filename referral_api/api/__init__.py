@@ -5,4 +5,4 @@ from flask import Blueprint
 bp = Blueprint("api", __name__)
 
 # Route modules register their views on ``bp`` when imported.
-from . import audit, decisions, health, rulesets  # noqa: E402, F401
+from . import audit, decisions, health, metrics, rulesets  # noqa: E402, F401

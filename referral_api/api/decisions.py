@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 from flask import Response, request
 from marshmallow import ValidationError
 
-from referral_api.store.canonical import canonical_json
-from referral_api.store.sqlite.log import IdempotencyConflict
+from referral_api.enums import AUDITOR, EVALUATOR
+from referral_api.store.interface import IdempotencyConflict
 
 from ..auth import current_principal, require_role
 from ..context import services
 from ..jsonbody import json_response, read_json
-from ..problem import ProblemError, validation_problem
+from ..problem import ProblemError, problem_response, validation_problem
 from . import bp
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -30,8 +29,16 @@ def _idempotency_key() -> str | None:
     return key
 
 
+@bp.app_errorhandler(IdempotencyConflict)
+def idempotency_conflict(_: IdempotencyConflict) -> Response:
+    """The one answer to a reused key with another body, whichever endpoint raised it."""
+    return problem_response(ProblemError(
+        422, "This Idempotency-Key was already used with a different body.",
+        errors={IDEMPOTENCY_HEADER: ["already used with a different body"]}))
+
+
 @bp.post("/v1/decisions")
-@require_role("evaluator")
+@require_role(EVALUATOR)
 def create_decision() -> Response:
     """Evaluate a referral and record the decision before answering."""
     started = time.perf_counter()
@@ -42,31 +49,22 @@ def create_decision() -> Response:
         validated = svc.request_schema.load(data)
     except ValidationError as err:
         raise validation_problem(err) from None
-    body_sha256 = None
-    if key is not None:
-        body_sha256 = hashlib.sha256(canonical_json(data)).hexdigest()
     principal = current_principal()
-    try:
-        record, created = svc.decisions.decide(
-            validated,
-            channel="api",
-            client=principal.label,
-            idempotency_key=key,
-            body_sha256=body_sha256,
-            idempotency_scope=principal.key_id,
-            started=started,
-        )
-    except IdempotencyConflict:
-        raise ProblemError(
-            422, "This Idempotency-Key was already used with a different body.",
-            errors={IDEMPOTENCY_HEADER: ["already used with a different body"]}) from None
+    record, created = svc.decisions.decide(
+        validated,
+        channel="api",
+        client=principal.label,
+        idempotency_key=key,
+        idempotency_scope=principal.key_id,
+        started=started,
+    )
     body = svc.decisions.response_body(record)
     location = f"/v1/decisions/{record['decision_id']}"
     return json_response(body, 201 if created else 200, {"Location": location})
 
 
 @bp.get("/v1/decisions/<decision_id>")
-@require_role("auditor")
+@require_role(AUDITOR)
 def get_decision(decision_id: str) -> Response:
     """One decision record, with its feedback and chain hashes."""
     svc = services()

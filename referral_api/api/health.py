@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-
 from flask import Response, current_app
 
-from referral_api.store.sqlite.log import LogUnavailable
-
-from ..config import READY_MIN_FREE_BYTES
 from ..context import services
 from ..jsonbody import json_response
 from . import bp
@@ -24,25 +19,15 @@ def healthz() -> Response:
 def readyz() -> Response:
     """Ready when the log is writable, its disk has room and a rule set is in force; else 503."""
     svc = services()
-    checks: dict[str, str] = {}
-    try:
-        svc.log.ping()
-        checks["database"] = "writable"
-    except LogUnavailable:
-        checks["database"] = "unavailable"
-    try:
-        free = shutil.disk_usage(svc.log.path.parent).free
-        checks["disk"] = "ok" if free >= READY_MIN_FREE_BYTES else "full"
-    except OSError:
-        checks["disk"] = "unavailable"
+    health = svc.log.health()
+    checks = dict(health.checks)
     try:
         in_force = svc.registry.in_force(svc.settings.clock()).version
         checks["rulesets"] = f"{len(svc.registry.versions())} loaded"
     except LookupError:
         in_force = None
         checks["rulesets"] = "none in force"
-    ready = (checks["database"] == "writable" and checks["disk"] == "ok"
-             and in_force is not None)
+    ready = health.ready and in_force is not None
     body = {"status": "ready" if ready else "not ready", "checks": checks,
             "ruleset_in_force": in_force}
     return json_response(body, 200 if ready else 503)

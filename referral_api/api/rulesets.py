@@ -6,13 +6,14 @@ from flask import Response, request
 
 from ..auth import require_role
 from ..context import services
+from ..enums import AUDITOR, EVALUATOR
 from ..jsonbody import json_response
 from ..problem import ProblemError
 from . import bp
 
 
 @bp.get("/v1/rulesets")
-@require_role("evaluator", "auditor")
+@require_role(EVALUATOR, AUDITOR)
 def list_rulesets() -> Response:
     """Every loaded version, and which one is in force now."""
     svc = services()
@@ -27,7 +28,7 @@ def list_rulesets() -> Response:
 
 
 @bp.get("/v1/rulesets/<version>")
-@require_role("evaluator", "auditor")
+@require_role(EVALUATOR, AUDITOR)
 def get_ruleset(version: str) -> Response:
     """One version's scenarios, sources and ratings."""
     try:
@@ -38,7 +39,7 @@ def get_ruleset(version: str) -> Response:
 
 
 @bp.get("/v1/vocabulary")
-@require_role("evaluator")
+@require_role(EVALUATOR)
 def get_vocabulary() -> Response:
     """Findings, contraindications and procedures with labels and standard codes.
 

@@ -52,6 +52,8 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from referral_api.store.records import scenario_id
+
 CSV_COLUMNS: tuple[str, ...] = (
     "decision_id", "created_at", "channel", "client", "ordering_clinician", "patient_hash",
     "region", "patient_age", "patient_sex", "symptom_duration_weeks", "conservative_care_weeks",
@@ -81,13 +83,6 @@ def _safe_cell(value: Any) -> Any:
     return value
 
 
-def _scenario_id(record: Mapping[str, Any]) -> str:
-    scenario = record.get("scenario")
-    if isinstance(scenario, Mapping):
-        return str(scenario.get("id") or "")
-    return str(scenario or "")
-
-
 def _override_reason(feedback: Mapping[str, Any] | None) -> str:
     if not feedback or feedback.get("outcome") != "overridden":
         return ""
@@ -95,7 +90,8 @@ def _override_reason(feedback: Mapping[str, Any] | None) -> str:
     if isinstance(reason, Mapping):
         # CDS Hooks 2.0 overrideReason: {"reason": Coding, "userComment": …}; the comment is
         # free text, so only the coded reason is exported.
-        coding = reason.get("reason") if isinstance(reason.get("reason"), Mapping) else reason
+        inner = reason.get("reason")
+        coding = inner if isinstance(inner, Mapping) else reason
         return str(coding.get("code") or coding.get("display") or "")
     return "" if reason is None else str(reason)
 
@@ -133,7 +129,7 @@ def csv_row(record: Mapping[str, Any]) -> list[Any]:
         "requested_procedure": requested.get("code"),
         "appropriateness": record.get("appropriateness"),
         "urgency": record.get("urgency"),
-        "scenario": _scenario_id(record),
+        "scenario": scenario_id(record) or "",
         "also_matched": _joined(record.get("also_matched") or ()),
         "recommended_procedures": _joined(
             f"{p.get('code')}:{p.get('rating')}" for p in record.get("recommended_procedures") or ()

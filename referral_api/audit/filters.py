@@ -9,46 +9,32 @@ store) and ``feedback``. A bad value, an unknown parameter or a parameter given 
 naming the parameter, so a typo never silently widens an audit query.
 
 The schemas are pure (no Flask); :func:`parse_args` and :func:`storage_filters` turn a query
-string into the ``filters`` dict of ``SQLiteDecisionLog.query / iter_records / stats``.
+string into the ``filters`` of the store's ``query / iter_records / stats``
+(:class:`referral_api.store.interface.AuditReader`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from referral_api.enums import CHANNELS, FEEDBACK_FILTERS, RATINGS, REGIONS, URGENCIES
-from referral_api.store.sqlite.db import utc_timestamp
-from referral_api.store.sqlite.queries import GROUP_FIELDS, MAX_LIMIT
+from referral_api.store.interface import GROUP_FIELDS, MAX_LIMIT
+from referral_api.store.timestamps import parse_instant
 
 EXPORT_FORMATS = ("csv", "ndjson")
 MAX_TEXT = 128
 MAX_CURSOR = 512
 DEFAULT_LIMIT = 50
 RANGE_ERROR = "Must not be before since."
-#: The filters the store understands, in the contract's order (``patient`` becomes
-#: ``patient_hash`` on its way to the store).
-FILTER_NAMES = (
+#: The audit query parameters that filter, in the contract's order (``patient`` becomes the
+#: store's ``patient_hash`` filter on its way to the store).
+QUERY_FILTERS = (
     "since", "until", "region", "appropriateness", "urgency", "scenario", "ruleset_version",
     "channel", "client", "ordering_clinician", "patient", "feedback",
 )  # fmt: skip
-
-
-def parse_instant(text: str, *, end_of_day: bool = False) -> str:
-    """An ISO 8601 date or date-time as stored UTC text; ValueError when it is neither.
-
-    A date-time without an offset is UTC (the contract). A bare date covers the whole UTC
-    day: its first millisecond, or with ``end_of_day`` its last, so ``until=2026-11-23``
-    includes decisions made on 23 November.
-    """
-    text = text.strip()
-    if len(text) == 10:
-        day = dt.date.fromisoformat(text)
-        return utc_timestamp(dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min))
-    return utc_timestamp(dt.datetime.fromisoformat(text))
 
 
 class Instant(fields.String):
@@ -64,7 +50,7 @@ class Instant(fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
             return parse_instant(text, end_of_day=self.end_of_day)
-        except (ValueError, OverflowError):
+        except ValueError:
             raise ValidationError(
                 "Not an ISO 8601 date or date-time (e.g. 2026-11-23 or 2026-11-23T18:00:00Z)."
             ) from None
@@ -124,7 +110,10 @@ class ExportQuerySchema(AuditFilterSchema):
 class GroupBy(fields.String):
     """A comma-separated list of distinct ``group_by`` fields."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+    # A String on the wire (and in the OpenAPI document) that loads as a list of names.
+    def _deserialize(  # type: ignore[override]
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> list[str]:
         text = super()._deserialize(value, attr, data, **kwargs)
         names = [part.strip() for part in text.split(",") if part.strip()]
         unknown = [n for n in names if n not in GROUP_FIELDS]
@@ -186,9 +175,11 @@ def parse_args(schema: Schema, args: Any) -> dict[str, Any]:
 
 
 def storage_filters(loaded: Mapping[str, Any],
-                    patient_hash: Callable[[str], str]) -> dict[str, Any]:
-    """The store's ``filters`` from loaded parameters: only filters, ``patient`` hashed."""
-    filters = {name: loaded[name] for name in FILTER_NAMES if name in loaded and name != "patient"}
+                    patient_hash: Callable[[str], str | list[str]]) -> dict[str, Any]:
+    """The store's ``filters`` from loaded parameters: only filters, ``patient`` hashed
+    (under every secret key after a rotation: then a list of hashes, any of which matches)."""
+    filters = {name: loaded[name] for name in QUERY_FILTERS
+               if name in loaded and name != "patient"}
     if "patient" in loaded:
         filters["patient_hash"] = patient_hash(loaded["patient"])
     return filters

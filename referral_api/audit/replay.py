@@ -16,6 +16,7 @@ from typing import Any
 from referral_api.clinical import engine
 from referral_api.clinical.versions import RuleSet
 from referral_api.clinical.vocabulary import Vocabulary
+from referral_api.store.records import scenario_id
 
 #: Compared fields, in the order differences are listed; each projects a record onto what a
 #: reviewer compares (ids and codes, not prose, except for the reasons themselves).
@@ -32,8 +33,7 @@ class ReplayError(ValueError):
 
 def _project(record: Mapping[str, Any], name: str) -> Any:
     if name == "scenario":
-        scenario = record.get("scenario")
-        return scenario.get("id") if isinstance(scenario, Mapping) else scenario
+        return scenario_id(record)
     if name == "requested_procedure":
         proc = record.get("requested_procedure") or {}
         return {"code": proc.get("code"), "rating": proc.get("rating")}
@@ -169,7 +169,7 @@ class ImpactReport:
         self.urgency[(before_u, after_u)] += 1
         a_changed, u_changed = before_a != after_a, before_u != after_u
         f_changed = before_f != after_f
-        up = URGENCY_ORDER.get(after_u, 0) > URGENCY_ORDER.get(before_u, 0)
+        up = URGENCY_ORDER.get(str(after_u), 0) > URGENCY_ORDER.get(str(before_u), 0)
         self.changed_appropriateness += a_changed
         self.changed_urgency += u_changed
         self.changed_scenario += before_s != after_s

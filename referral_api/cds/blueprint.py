@@ -15,17 +15,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from marshmallow import ValidationError
+
+from referral_api.enums import EVALUATOR
+from referral_api.store.interface import NewFeedback
 
 from ..auth import (
     Principal,
     authenticate_api_key,
     authorize,
-    check_not_throttled,
-    record_auth_failure,
-    unauthorized,
+    bearer_token,
+    refuse,
 )
 from ..clinical.vocabulary import Vocabulary
 from ..context import services
@@ -41,7 +43,7 @@ bp = Blueprint("cds", __name__)
 
 EXTENSION = "referral_api.cds"
 CHANNEL = "cds-hooks"
-ROLE = "evaluator"
+ROLE = EVALUATOR  # CDS Hooks clients act as evaluators
 
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
@@ -119,7 +121,7 @@ class CdsState:
 
 @bp.record_once
 def _set_up(state: BlueprintSetupState) -> None:
-    app: Flask = state.app
+    app = state.app
     svc = app.extensions["referral_api"]
     path = svc.settings.cds_clients
     # A broken clients file stops start-up: better than silently refusing every EHR.
@@ -183,21 +185,23 @@ def _audience() -> str:
 
 
 def authenticate() -> Principal:
-    """An evaluator API key or a registered client's JWT; 401 (or 403) otherwise."""
-    check_not_throttled()
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    """An evaluator API key or a registered client's JWT; 401 (or 403) otherwise.
+
+    Only a refused credential is counted towards the throttle (429), never a valid one.
+    """
+    token = bearer_token() or ""
     if token and looks_like_jwt(token):
         clients = _state().clients
         if clients is None:
-            record_auth_failure()
-            raise unauthorized("Client JWTs are not accepted: no CDS client is registered.")
+            raise refuse("jwt_refused", "jwt",
+                         "Client JWTs are not accepted: no CDS client is registered.",
+                         detail="no CDS client is registered")
         try:
             verified = clients.verify(token, audience=_audience(),
                                       seen_jti=services().log.seen_jti)
         except ClientAuthError as exc:
-            record_auth_failure()
-            raise unauthorized(f"The client token was refused: {exc}.") from None
+            raise refuse("jwt_refused", "jwt", f"The client token was refused: {exc}.",
+                         detail=str(exc)) from None
         principal = Principal(kind="jwt", label=verified.issuer, roles=frozenset({ROLE}))
         g.principal = principal
         return principal
@@ -333,7 +337,12 @@ def feedback(service_id: str) -> Response:
     stored = []
     for card_id, entry in items:
         try:
-            item = log.append_feedback(card_id, entry, principal.label)
+            item = log.append_feedback(card_id, NewFeedback(
+                outcome=entry["outcome"],
+                override_reason=entry.get("overrideReason"),
+                accepted_suggestions=entry.get("acceptedSuggestions"),
+                outcome_timestamp=entry.get("outcomeTimestamp"),
+            ), principal.label)
         except KeyError:
             raise ProblemError(404, "No card with this uuid was issued by this service."
                                ) from None

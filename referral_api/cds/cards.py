@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from referral_api.clinical.vocabulary import Vocabulary
+from referral_api.enums import RATING_WORDS
+from referral_api.presentation import headline
 
 from .fhir import CPT_SYSTEM, LOINC_SYSTEM
 
@@ -54,12 +56,7 @@ _PAMA_RATING = {
     "usually_not_appropriate": "not-appropriate",
     "not_covered": "no-criteria-apply",
 }
-_VERDICT = {
-    "usually_appropriate": "usually appropriate",
-    "may_be_appropriate": "may be appropriate",
-    "usually_not_appropriate": "usually not appropriate",
-    "not_covered": "not covered by these adult criteria",
-}
+_VERDICT = {**RATING_WORDS, "not_covered": "not covered by these adult criteria"}
 _URGENCY = {
     "emergent": "emergent: image today",
     "urgent": "urgent: image within 7 days",
@@ -191,7 +188,7 @@ def indicator(record: Mapping[str, Any]) -> str:
     return "info"
 
 
-def _assumed_fields(record: Mapping[str, Any]) -> set[str]:
+def _assumed_fields(record: Mapping[str, Any]) -> set[str | None]:
     return {a.get("field") for a in record.get("assumptions") or () if isinstance(a, Mapping)}
 
 
@@ -337,9 +334,14 @@ def detail(record: Mapping[str, Any], vocabulary: Vocabulary, link: str | None =
         lines.append(first + "\n")
     requested = record["requested_procedure"]["code"]
     scenario = record.get("scenario") or {}
+    urgency = _URGENCY.get(str(record.get("urgency")), "?")
     lines.append(
         f"**{_VERDICT.get(record['appropriateness'], '?').capitalize()}**: "
-        f"{_label(vocabulary, requested)}. Urgency: {_URGENCY.get(record.get('urgency'), '?')}.")
+        f"{_label(vocabulary, requested)}. Urgency: {urgency}.")
+    # The headline the result page, the handout and the audit detail show (one computation,
+    # referral_api.presentation); the summary keeps the contract's study + verdict wording.
+    top = headline(record, vocabulary, record.get("input"))
+    lines.append(f"\n**{'On recorded data only: ' if first else ''}{top.text}**")
     if scenario.get("title"):
         lines.append(f"\nScenario: {scenario['title']} (`{scenario.get('id', '')}`).")
     reasons = record.get("reasons") or ()
@@ -357,10 +359,10 @@ def detail(record: Mapping[str, Any], vocabulary: Vocabulary, link: str | None =
         # not cover (an injured child under 16: paediatric assessment, urgency by flag).
         timing = {"emergent": "same-day specialist assessment",
                   "urgent": "specialist assessment within 7 days"}.get(
-            record.get("urgency"), "specialist (paediatric) assessment")
+            str(record.get("urgency")), "specialist (paediatric) assessment")
         lines.append(f"\n**Recommended**: no study is listed by these criteria; {timing}.")
     else:
-        lines.append("\n**Recommended**: no imaging now; conservative care and reassessment.")
+        lines.append("\n**Recommended studies**: none listed (see above).")
     alerts = (record.get("safety") or {}).get("alerts") or ()
     if alerts:
         lines.append(f"\n**Safety** ({record['safety'].get('status')})")
@@ -459,6 +461,13 @@ def build_card(
         "url": link,
         "type": "absolute",
     }]
+    # The patient handout once the answer stands; not while red flags await confirmation
+    # (the confirming form decision has its own handout).
+    if record.get("patient_information") and rfna_case(record, vocabulary) is None:
+        card["links"].append({"label": "Patient handout",
+                              "url": f"{base_url.rstrip('/')}/decisions/"
+                                     f"{record['decision_id']}/patient",
+                              "type": "absolute"})
     return compact(card)
 
 

@@ -24,6 +24,7 @@ from datetime import date
 from typing import Any, Literal
 
 from referral_api.clinical.vocabulary import Procedure, Vocabulary
+from referral_api.enums import SEXES
 
 from .egfr import newest_egfr_reading
 from .onset import onset_interval, parse_fhir_date
@@ -55,7 +56,6 @@ INJURY_WINDOW_DAYS = 28
 WHY_NOT_DERIVABLE = "no code for it in the record"
 WHY_NOT_CODED = "not among the active coded conditions"
 WHY_UNAVAILABLE = "conditions were not available to the service"
-_GENDERS = {"female": "female", "male": "male", "other": "other", "unknown": "unknown"}
 
 #: spine: rated; imaging: PAMA "no-criteria-apply" only; silent: a vocabulary procedure with
 #: ``cds_hooks_trigger: false`` (no card, no action); other: not imaging, nothing.
@@ -437,8 +437,8 @@ def derive_request(
             "patient.age", ASSUMED_AGE,
             f"Age not derivable ({why}); assumed an adult under 50 ({ASSUMED_AGE} years)."))
     gender = patient_resource.get("gender") if patient_resource else None
-    if isinstance(gender, str) and gender in _GENDERS:
-        patient["sex"] = _GENDERS[gender]
+    if isinstance(gender, str) and gender in SEXES:  # FHIR's genders are the contract's sexes
+        patient["sex"] = gender
         derived.add("patient.sex")
     if patient_reference:
         patient["reference"] = patient_reference

@@ -86,7 +86,7 @@ def parse_hook_call(body: Any, expected_hook: str) -> HookCall:
                 selections = tuple(raw_selections)
     if errors:
         raise HookRequestError(errors)
-    assert isinstance(context, Mapping)
+    assert isinstance(context, Mapping) and isinstance(hook, str)
     return HookCall(
         hook=hook,
         hook_instance=body["hookInstance"],
@@ -180,7 +180,7 @@ def parse_feedback(body: Any) -> list[tuple[str, dict[str, Any]]]:
                     "Must be an array of objects with an 'id'."]
             elif accepted:
                 entry["acceptedSuggestions"] = [{"id": s["id"]} for s in accepted]
-        parsed.append((card, entry))
+        parsed.append((str(card), entry))
     if errors:
         raise HookRequestError(errors)
     return parsed

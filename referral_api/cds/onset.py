@@ -163,10 +163,10 @@ def _string_span(text: Any) -> tuple[date, date] | None:
                 return day, day
             return date(year, month, 1), _month_end(year, month)
         for match in _MONTH_YEAR.finditer(text):
-            month = _MONTH_NAMES.get(match.group(1).lower())
-            if month:
+            named = _MONTH_NAMES.get(match.group(1).lower())
+            if named:
                 year = int(match.group(2))
-                return date(year, month, 1), _month_end(year, month)
+                return date(year, named, 1), _month_end(year, named)
         match = _YEAR.search(text)
         if match:
             year = int(match.group(1))

@@ -12,33 +12,30 @@ from pathlib import Path
 
 import click
 
+from referral_api.cli.store import open_existing_store
 from referral_api.config import PROJECT_ROOT, Settings, load_settings
-from referral_api.store.sqlite.keys import ROLES
+from referral_api.enums import ADMIN, ROLES
 
 
 def _settings() -> Settings:
     return load_settings()
 
 
-def _open_db(settings: Settings):
-    from referral_api.store.sqlite.db import connect
+class _Main(click.Group):
+    """The command group; an unusable setting or secret is one line, never a traceback."""
 
-    if not settings.database.exists():
-        raise click.ClickException(
-            f"no database at {settings.database}: run `referral-api init-db` first")
-    return connect(settings.database)
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; a settings or secret-key error becomes a click error (exit 1)."""
+        from referral_api.config import SettingsError
+        from referral_api.secret_key import SecretKeyError
 
-
-def _log(settings: Settings):
-    from referral_api.store.sqlite.log import SQLiteDecisionLog
-
-    if not settings.database.exists():
-        raise click.ClickException(
-            f"no database at {settings.database}: run `referral-api init-db` first")
-    return SQLiteDecisionLog(settings.database)
+        try:
+            return super().invoke(ctx)
+        except (SettingsError, SecretKeyError) as exc:  # their messages never hold a secret
+            raise click.ClickException(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="referral-api")
 def main() -> None:
     """Spine-MRI referral decision support: set-up, keys, rules, decision log, server."""
@@ -52,28 +49,34 @@ def init_db(no_admin_key: bool) -> None:
     Idempotent. Run it before the server starts (the workers never create anything). When the
     database has no active admin key, a first one is created and printed once.
     """
-    from referral_api.secret_key import ensure_secret
-    from referral_api.store.sqlite.db import connect
-    from referral_api.store.sqlite.keys import KeyStore
-    from referral_api.store.sqlite.migrations import migrate
+    from referral_api.secret_key import SecretKeyError, ensure_secret, load_keyring
+    from referral_api.store import maintenance, open_store
 
     settings = _settings()
     settings.db_dir.mkdir(parents=True, exist_ok=True)
-    ensure_secret(settings.db_dir, settings.secret_key)
-    db = connect(settings.database)
     try:
-        applied = migrate(db)
-    finally:
-        db.close()
+        ensure_secret(settings.db_dir, settings.secret_key)
+        keyring = load_keyring(settings.db_dir, settings.secret_key)
+    except SecretKeyError as exc:  # one clear line: never a traceback, never the secret
+        raise click.ClickException(str(exc)) from None
+    store = open_store(settings)
+    tightened = maintenance.owner_only(store)
+    applied = store.migrate()
     if applied:
-        click.echo(f"database {settings.database}: applied {', '.join(applied)}")
+        click.echo(f"database {store.describe()}: applied {', '.join(applied)}")
     else:
-        click.echo(f"database {settings.database}: up to date")
+        click.echo(f"database {store.describe()}: up to date")
+    if tightened:
+        click.echo(f"made {', '.join(tightened)} readable by the owner only (0600)")
+    # The keyring must match the keys that made the stored patient hashes.
+    problems = maintenance.reconcile_keyring(store, keyring)
+    if problems:
+        raise click.ClickException("; ".join(problems))
     if no_admin_key:
         return
-    keys = KeyStore(_log(settings))
-    if keys.count("admin") == 0:
-        _, token = keys.create(["admin"], "first-admin")
+    keys = store.keys
+    if keys.count(ADMIN) == 0:
+        _, token = keys.create([ADMIN], "first-admin")
         click.echo("No admin key existed; created one (shown only now, store it safely):")
         click.echo(f"  {token}")
 
@@ -89,9 +92,7 @@ def keys() -> None:
 @click.option("--label", required=True, help="Who holds the key (recorded with decisions).")
 def keys_create(roles: tuple[str, ...], label: str) -> None:
     """Create a key; prints the key, and nothing else, on standard output."""
-    from referral_api.store.sqlite.keys import KeyStore
-
-    _, token = KeyStore(_log(_settings())).create(list(roles), label)
+    _, token = open_existing_store().keys.create(list(roles), label)
     click.echo(token)
 
 
@@ -99,9 +100,7 @@ def keys_create(roles: tuple[str, ...], label: str) -> None:
 @click.option("--all", "show_all", is_flag=True, help="Include revoked keys.")
 def keys_list(show_all: bool) -> None:
     """List keys: id, label, roles, created, revoked (never the secret)."""
-    from referral_api.store.sqlite.keys import KeyStore
-
-    rows = KeyStore(_log(_settings())).list()
+    rows = open_existing_store().keys.list_keys()
     click.echo(f"{'KEY_ID':<14}{'LABEL':<24}{'ROLES':<28}{'CREATED':<26}REVOKED")
     for key in rows:
         if key.revoked_at and not show_all:
@@ -114,9 +113,7 @@ def keys_list(show_all: bool) -> None:
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id (see `keys list`)."""
-    from referral_api.store.sqlite.keys import KeyStore
-
-    if not KeyStore(_log(_settings())).revoke(key_id):
+    if not open_existing_store().keys.revoke(key_id):
         raise click.ClickException(f"no active key with id {key_id}")
     click.echo(f"revoked {key_id}")
 
@@ -163,7 +160,7 @@ def decisions() -> None:
 @click.option("--expect-count", type=int, help="The record count saved with that head.")
 def decisions_verify(expect_head: str | None, expect_count: int | None) -> None:
     """Walk the hash chains; exit 0 when they hold, 1 naming the first bad record."""
-    report = _log(_settings()).verify(expect_head=expect_head, expect_count=expect_count)
+    report = open_existing_store().log.verify(expect_head=expect_head, expect_count=expect_count)
     ok = True
     for name, part in report.items():
         if part.get("ok"):
@@ -192,6 +189,15 @@ from referral_api.cli.audit import export_command, replay_command  # noqa: E402
 
 decisions.add_command(export_command)
 main.add_command(replay_command)
+
+from referral_api.cli.backup import backup_command, restore_command  # noqa: E402
+
+main.add_command(backup_command)
+main.add_command(restore_command)
+
+from referral_api.cli.secret import secret_group  # noqa: E402
+
+main.add_command(secret_group)
 
 if __name__ == "__main__":
     main()

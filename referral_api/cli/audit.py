@@ -14,7 +14,11 @@ from typing import Any
 
 import click
 
-from referral_api.audit.filters import EXPORT_FORMATS, parse_instant
+from referral_api.audit.export import iter_export
+from referral_api.audit.filters import EXPORT_FORMATS
+from referral_api.cli.store import open_existing_store
+from referral_api.store.interface import LogUnavailable
+from referral_api.store.timestamps import parse_instant
 
 
 def _instant(end_of_day: bool) -> Any:
@@ -44,17 +48,6 @@ def _actor() -> str:
         return "cli"
 
 
-def _log() -> Any:
-    from referral_api.config import load_settings
-    from referral_api.store.sqlite.log import SQLiteDecisionLog
-
-    settings = load_settings()
-    if not settings.database.exists():
-        raise click.ClickException(
-            f"no database at {settings.database}: run `referral-api init-db` first")
-    return SQLiteDecisionLog(settings.database)
-
-
 _since = click.option("--since", callback=_instant(False),
                       help="From this ISO 8601 date or time (inclusive; no offset = UTC).")
 _until = click.option("--until", callback=_instant(True),
@@ -68,11 +61,8 @@ _until = click.option("--until", callback=_instant(True),
 @_until
 def export_command(fmt: str, since: str | None, until: str | None) -> None:
     """Write the decisions (oldest first) to standard output as CSV or NDJSON."""
-    from referral_api.audit.export import iter_export
-    from referral_api.store.sqlite.log import LogUnavailable
-
     filters = _time_filters(since, until)
-    log = _log()
+    log = open_existing_store().log
     try:
         records = log.iter_records(filters)
         log.record_access(_actor(), "export_decisions", {"filters": filters, "format": fmt})
@@ -109,7 +99,6 @@ def replay_command(version: str, since: str | None, until: str | None, examples:
     from referral_api.audit.replay import impact
     from referral_api.clinical.versions import RuleError, load_registry
     from referral_api.config import load_settings
-    from referral_api.store.sqlite.log import LogUnavailable
 
     filters = _time_filters(since, until)
     try:
@@ -121,7 +110,7 @@ def replay_command(version: str, since: str | None, until: str | None, examples:
     except KeyError:
         known = ", ".join(r.version for r in registry.versions())
         raise click.ClickException(f"no rule set version {version} (loaded: {known})") from None
-    log = _log()
+    log = open_existing_store().log
     try:
         records = log.iter_records(filters)
         log.record_access(_actor(), "replay_impact",

@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from referral_api.clinical import safety
-from referral_api.clinical.engine import ENGINE_VERSION  # noqa: F401 - one engine version
 from referral_api.clinical.model import (
     COME_BACK_LEVELS,
     URGENCY_RANK,

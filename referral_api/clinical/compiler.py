@@ -10,6 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from referral_api.clinical import compiler_v2
 from referral_api.clinical.conditions import (
     AtomTable,
     Compiled,
@@ -28,9 +29,9 @@ from referral_api.clinical.lock import (
     vocabulary_path,
 )
 from referral_api.clinical.model import (
+    RULE_SAFETY_STATUSES,
     RULESET_FILE,
     SAFETY_EFFECTS,
-    SAFETY_STATUSES,
     STATUSES,
     VERSION_RE,
     VOCABULARY_FILE,
@@ -234,8 +235,9 @@ def _compile_safety(
                 check.problem(line_of(trigger, "egfr_below"), "'egfr_below' must be a number")
                 egfr_below = None
         status = row.get("status")
-        if status not in SAFETY_STATUSES:
-            check.problem(line_of(row, "status", line), f"status must be one of {SAFETY_STATUSES}")
+        if status not in RULE_SAFETY_STATUSES:
+            check.problem(line_of(row, "status", line),
+                          f"status must be one of {RULE_SAFETY_STATUSES}")
         effect = row.get("effect")
         if effect not in SAFETY_EFFECTS:
             check.problem(line_of(row, "effect", line), f"effect must be one of {SAFETY_EFFECTS}")
@@ -692,8 +694,6 @@ def _load_language_two(
     status: str, effective: date, title: str, citation: str, url: str,
 ) -> tuple[RuleSet | None, list[RuleProblem]]:
     """The rest of :func:`load_version` for a language-2 version (see compiler_v2)."""
-    from referral_api.clinical import compiler_v2
-
     problems = check.problems
     vdir = version_dir(rules_dir, ruleset_id, version)
     prefix = f"{ruleset_id}/{version}/"

@@ -731,8 +731,8 @@ def compile_region(
     for s in scenarios:
         if s.is_default or s.when is None:
             continue
-        band_fn, when_fn = s.band_fn.fn, s.when.fn
-        match_steps.append((s.index, _both(band_fn, when_fn)))
+        band_test, when_test = s.band_fn.fn, s.when.fn
+        match_steps.append((s.index, _both(band_test, when_test)))
     rules = RegionRulesV2(
         region=region,
         file=display,

@@ -393,7 +393,7 @@ class ConditionCompiler:
             if not isinstance(value, Mapping) or not value:
                 self._problem(key_line, f"'{key}' needs comparisons, e.g. {{gte: 50}}")
                 return None
-            parts: list[Compiled] = []
+            comparisons: list[Compiled] = []
             for op, number in value.items():
                 if op not in COMPARATORS:
                     self._problem(
@@ -404,13 +404,13 @@ class ConditionCompiler:
                 if isinstance(number, bool) or not isinstance(number, int | float):
                     self._problem(line_of(value, op, key_line), f"'{key}.{op}' must be a number")
                     return None
-                parts.append(_atom(self.table.request_bit(key, op, number)))
-            if len(parts) == 1:
-                return parts[0]
+                comparisons.append(_atom(self.table.request_bit(key, op, number)))
+            if len(comparisons) == 1:
+                return comparisons[0]
             refs = 0
-            for p in parts:
+            for p in comparisons:
                 refs |= p.refs
-            return Compiled(fn=_combine_all(parts), refs=refs)
+            return Compiled(fn=_combine_all(comparisons), refs=refs)
         self._problem(key_line, f"unknown condition {key!r}")
         return None
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from referral_api.clinical import safety
+from referral_api.clinical import combine, safety
 from referral_api.clinical.model import URGENCY_RANK, RegionRules, RuleSet
 from referral_api.clinical.vocabulary import Vocabulary
+from referral_api.enums import RATING_WORDS
 
 #: 1.1.0 adds rule language 2 (2026.2.0); language-1 answers are unchanged from 1.0.0
 #: (tests/engine/test_replay_2026_1_0_log.py).
@@ -31,11 +32,6 @@ UNA = "usually_not_appropriate"
 NOT_COVERED = "not_covered"
 ADULT_AGE = 18
 
-_RATING_WORDS = {
-    UA: "usually appropriate",
-    MBA: "may be appropriate",
-    UNA: "usually not appropriate",
-}
 
 
 def _match(rules: RegionRules, mask: int) -> tuple[int, list[int]]:
@@ -181,8 +177,6 @@ def evaluate(
     if vocabulary is None:
         raise ValueError(f"rule set {ruleset.version} has no vocabulary")
     if ruleset.language >= 2:
-        from referral_api.clinical import combine  # deferred: combine imports this module
-
         return combine.evaluate(request, ruleset, vocabulary, counterfactuals=counterfactuals,
                                 placeholders=placeholders)
     region = request["region"]
@@ -220,7 +214,7 @@ def evaluate(
     reasons.extend(_finding_reasons(ruleset, rules, mask, present, scenario.facts, vocabulary))
     if adult:
         reasons.append(
-            f"The requested study, {proc.label}, is {_RATING_WORDS[rating]} in this scenario."
+            f"The requested study, {proc.label}, is {RATING_WORDS[rating]} in this scenario."
         )
         appropriateness = rating
     else:

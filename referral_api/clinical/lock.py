@@ -120,12 +120,6 @@ def read_lock(rules_dir: Path) -> dict[str, Any]:
     return data
 
 
-def lock_entry(rules_dir: Path, ruleset_id: str, version: str) -> dict[str, Any] | None:
-    """The lock entry of a version, or None when it is not published."""
-    entry = read_lock(rules_dir)["rulesets"].get(ruleset_id, {}).get(version)
-    return entry if isinstance(entry, dict) else None
-
-
 def verify_against_lock(
     rules_dir: Path, ruleset_id: str, version: str, entry: Mapping[str, Any]
 ) -> list[RuleProblem]:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -26,11 +26,12 @@ RULESET_FILE = "ruleset.yaml"
 STATUSES = ("draft", "active", "retired")
 URGENCY_RANK = {"none": 0, "routine": 1, "urgent": 2, "emergent": 3}
 SAFETY_EFFECTS = ("non_mri_first", "prefer_mri_without_contrast", "none")
-SAFETY_STATUSES = ("contraindicated", "caution")
+#: The statuses a safety rule may set (the response's ``safety.status`` adds ``clear``:
+#: ``referral_api.enums.SAFETY_STATUSES``).
+RULE_SAFETY_STATUSES = ("contraindicated", "caution")
 # libyaml's safe loader when available: hashing parses every file.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
-_ID_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
 class RuleError(Exception):
@@ -279,7 +280,8 @@ class RuleSet:
         v2 = self.v2
         to_check = []
         for region, rules in self.regions.items():
-            for scenario in rules.scenarios:
+            # A language-2 rule set holds RegionRulesV2 here (typed as the v1 mapping).
+            for scenario in cast("RegionRulesV2", rules).scenarios:
                 for source in scenario.sources:
                     if source.to_check:
                         to_check.append({"region": region, "scenario": scenario.id,

@@ -18,6 +18,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from referral_api.clinical.check import patient_information_problems, run_embedded_tests
 from referral_api.clinical.compiler import discover_versions, load_version, load_vocabulary_checked
 from referral_api.clinical.conditions import RuleProblem
 from referral_api.clinical.lock import (
@@ -137,11 +138,6 @@ def publish(rules_dir: Path, version: str, ruleset_id: str = "spine-imaging") ->
     Returns the version's sha256. Publishing again with identical content is a no-op; a
     published version whose content changed is refused (publish a new version instead).
     """
-    from referral_api.clinical.check import (  # deferred: check imports this module
-        patient_information_problems,
-        run_embedded_tests,
-    )
-
     rules_dir = Path(rules_dir)
     vocabulary, problems = load_vocabulary_checked(rules_dir)
     if vocabulary is None:

@@ -457,7 +457,7 @@ def parse_vocabulary(data: Any, source: str = "vocabulary.yaml") -> Vocabulary:
             if key in doc:
                 raise VocabularyError(f"{source}: '{key}' is v1 only (use recency_days)")
         recent = tuple(c for c, f in findings.items() if f.recency_days is not None)
-        weeks = 4
+        weeks: Any = 4
     else:
         recent = _strings(doc.get("recent_only_findings"), f"{source}: recent_only_findings")
         weeks = doc.get("recent_window_weeks")

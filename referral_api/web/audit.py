@@ -24,24 +24,29 @@ from flask import (
 from markupsafe import Markup
 
 from referral_api.audit.export import CSV_COLUMNS, MEDIA_TYPES, iter_export
-from referral_api.store.sqlite.log import LogUnavailable
+from referral_api.enums import RATINGS
+from referral_api.store.interface import LogUnavailable, QueryTimeout
+from referral_api.store.records import scenario_id as stored_scenario_id
 from referral_api.web.filter_form import CHOICES, AuditFilters, parse_filters
 
 from ..context import services
 from . import bp, charts
+from .decision_view import build_view
 from .pages import error_page
 from .session_auth import AUDITOR, signed_in
+from .vocabularies import vocabulary_for
+from .wording import APPROPRIATENESS_WORDS
 
 PAGE_SIZE = 50
 MAX_WEEKS = 104  # two years of weekly bars; older weeks are summarised in the text only
 CURSOR_MAX = 512
 
-APPROPRIATENESS_SERIES = (
-    charts.Series("usually_appropriate", "Usually appropriate", "#1a7f37"),
-    charts.Series("may_be_appropriate", "May be appropriate", "#bf8700"),
-    charts.Series("usually_not_appropriate", "Usually not appropriate", "#b42318"),
-    charts.Series("not_covered", "Not covered", "#6e7781"),
+#: One stacked series per rating, in the contract's order, with its colour.
+APPROPRIATENESS_SERIES = tuple(
+    charts.Series(rating, APPROPRIATENESS_WORDS[rating], colour)
+    for rating, colour in zip(RATINGS, ("#1a7f37", "#bf8700", "#b42318", "#6e7781"), strict=True)
 )
+
 
 def _require_auditor() -> Any:
     """The signed-in auditor (or admin); otherwise sign-in page redirect or 403 page."""
@@ -67,11 +72,8 @@ def feedback_state(record: Mapping[str, Any]) -> str:
 
 
 def scenario_id(record: Mapping[str, Any]) -> str:
-    """The governing scenario's id, whether the record holds it as an object or a string."""
-    scenario = record.get("scenario")
-    if isinstance(scenario, Mapping):
-        return str(scenario.get("id", ""))
-    return str(scenario or "")
+    """The governing scenario's id for display (empty when the record has none)."""
+    return stored_scenario_id(record) or ""
 
 
 def iso_week_start(day: str) -> dt.date:
@@ -176,21 +178,27 @@ def audit_index() -> Any:
     log = services().log
     if parsed.valid:
         try:
-            items, next_cursor = log.query(dict(parsed.filters), limit=PAGE_SIZE, cursor=cursor)
+            try:
+                items, next_cursor = log.query(dict(parsed.filters), limit=PAGE_SIZE,
+                                               cursor=cursor)
+            except ValueError:
+                # An unreadable cursor (edited or from another filter): back to page one.
+                parsed.errors["cursor"] = ("That page link is no longer valid; showing the "
+                                           "first page.")
+                cursor = None
+                items, next_cursor = log.query(dict(parsed.filters), limit=PAGE_SIZE)
             chart_data = _charts(parsed.filters)
-        except ValueError:
-            # An unreadable cursor (edited or from another filter): start again at page one.
-            parsed.errors["cursor"] = "That page link is no longer valid; showing the first page."
-            items, next_cursor = log.query(dict(parsed.filters), limit=PAGE_SIZE, cursor=None)
-            chart_data = _charts(parsed.filters)
-            cursor = None
+        except QueryTimeout as exc:
+            return error_page(503, f"The search ran longer than {exc.timeout_ms} ms and was "
+                                   "stopped so that it cannot slow down decisions. Narrow it: "
+                                   "a shorter date range or more filters.")
         except LogUnavailable:
             return error_page(503, "The decision log cannot be read right now. Try again shortly.")
         log.record_access(principal.label, "web_audit_list",
                           {"filters": parsed.filters, "cursor": cursor, "returned": len(items)})
     else:
         status = 422
-    args = parsed.query_args()
+    args: dict[str, Any] = parsed.query_args()
     return render_template(
         "web/audit/index.html",
         parsed=parsed,
@@ -225,10 +233,12 @@ def audit_decision(decision_id: str) -> Any:
                           {"decision_id": decision_id, "found": record is not None})
     if record is None:
         abort(404)
+    vocabulary = vocabulary_for(record["ruleset"]["version"])
     return render_template(
         "web/audit/decision.html",
         record=record,
-        vocabulary=svc.vocabulary,
+        view=build_view(record, vocabulary, record.get("input")),
+        vocabulary=vocabulary,
         feedback_state=feedback_state(record),
         input_json=json.dumps(record.get("input"), indent=2, ensure_ascii=False),
         output_json=json.dumps(services().decisions.response_body(record), indent=2,

@@ -11,10 +11,16 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import abort, request, session
+from flask import abort, g, request, session
+
+from ..logs import security_event
 
 SESSION_FIELD = "csrf"
 FORM_FIELD = "csrf_token"
+
+#: Views that handle an expired token themselves, so nothing typed is lost: they neither
+#: evaluate nor sign in, but show the page again, filled, with a fresh token.
+RESUMABLE_ENDPOINTS = frozenset({"web.evaluate", "web.sign_in_submit"})
 
 
 def csrf_token() -> str:
@@ -45,4 +51,15 @@ def protect() -> None:
     if request.method in {"GET", "HEAD", "OPTIONS"}:
         return
     if not token_is_valid(request.form.get(FORM_FIELD)):
+        security_event("csrf_refused", "a form was posted without a valid CSRF token",
+                       client=request.remote_addr,
+                       had_session_token=isinstance(session.get(SESSION_FIELD), str))
+        if request.endpoint in RESUMABLE_ENDPOINTS:
+            g.csrf_failed = True
+            return
         abort(400, description="csrf")
+
+
+def token_failed() -> bool:
+    """True when this request's token was refused (only ever set for a resumable view)."""
+    return bool(g.get("csrf_failed"))

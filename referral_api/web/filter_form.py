@@ -26,11 +26,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 TEXT_FILTERS = ("scenario", "ruleset_version", "client", "ordering_clinician")
 TIME_FILTERS = ("since", "until")
-FILTER_NAMES = (*TIME_FILTERS, *CHOICES, *TEXT_FILTERS)
+FORM_FIELDS = (*TIME_FILTERS, *CHOICES, *TEXT_FILTERS)
 
 # The API's filter schema, restricted to the dashboard's fields: one definition of what a
 # valid filter is, so the table, the charts and the CSV select what the API would.
-_SCHEMA = AuditFilterSchema(only=FILTER_NAMES)
+_SCHEMA = AuditFilterSchema(only=FORM_FIELDS)
 
 # The API's messages name formats for programmers; the page speaks to the reviewer.
 _PAGE_MESSAGES = {name: "Enter a date (YYYY-MM-DD) or an ISO 8601 time." for name in TIME_FILTERS}
@@ -60,14 +60,15 @@ def parse_filters(args: Mapping[str, str]) -> AuditFilters:
     Valid filters are kept even when another one is wrong, so the page can show both.
     """
     result = AuditFilters()
-    for name in FILTER_NAMES:
+    for name in FORM_FIELDS:
         raw = args.get(name)
         result.entered[name] = str(raw).strip()[:MAX_TEXT] if raw is not None else ""
     given = {name: text for name, text in result.entered.items() if text}
     try:
         result.filters = _SCHEMA.load(given)
     except ValidationError as err:
-        result.filters = {k: v for k, v in err.valid_data.items() if k not in err.messages}
+        valid = err.valid_data if isinstance(err.valid_data, dict) else {}
+        result.filters = {k: v for k, v in valid.items() if k not in err.messages}
         for name, messages in err.normalized_messages().items():
             if name in CHOICES:
                 result.errors[name] = f"Choose one of: {', '.join(CHOICES[name])}."

@@ -22,9 +22,24 @@ SCALAR_FIELDS: tuple[str, ...] = (
     "conservative_care_weeks",
     "egfr",
     "ordering_clinician",
+    "days_since_injury",
+    "patient_reference",
+    "cds_decision",
 )
 LIST_FIELDS: tuple[str, ...] = ("findings", "contraindications")
 FLAG_FIELDS: tuple[str, ...] = ("intervention_candidate",)
+#: Confirm mode (delta §8.4, §8.7): ``confirm=<codes>`` lists red flags to answer yes or no,
+#: each answer in ``confirm_<code>``.
+CONFIRM_FIELD = "confirm"
+ANSWER_PREFIX = "confirm_"
+ANSWERS = ("yes", "no")
+
+#: Findings that assert an injury (criteria-2026.2.0 §2 ``injury``).
+INJURY_FINDINGS: tuple[str, ...] = (
+    "significant_trauma", "minor_trauma", "midline_spinal_tenderness",
+    "midline_cervical_tenderness", "distracting_injury",
+)
+CSPINE_LOW_RISK = "cspine_rule_low_risk"
 
 # Longest text kept from a query string or form field: longer values are truncated for
 # redisplay (the schema rejects them anyway), so a crafted link cannot bloat the page.
@@ -37,6 +52,7 @@ TRUE_WORDS = frozenset({"true", "1", "on", "yes"})
 ERROR_FIELD_FOR_PATH: dict[str, str] = {
     "patient.age": "age",
     "patient.sex": "sex",
+    "patient.reference": "patient_reference",
     "patient": "age",
 }
 
@@ -49,7 +65,7 @@ FRIENDLIER_MESSAGES: dict[str, str] = {
 class MultiMapping(Protocol):
     """What we need from a werkzeug ``MultiDict`` (``request.form`` / ``request.args``)."""
 
-    def get(self, key: str, default: Any = None) -> Any: ...
+    def get(self, key: str) -> Any: ...
 
     def getlist(self, key: str) -> list[Any]: ...
 
@@ -61,6 +77,8 @@ class FormValues:
     scalars: dict[str, str] = field(default_factory=dict)
     lists: dict[str, list[str]] = field(default_factory=dict)
     flags: dict[str, bool] = field(default_factory=dict)
+    confirm: list[str] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)
 
     def text(self, name: str) -> str:
         """The text shown in control ``name`` ('' when empty)."""
@@ -73,6 +91,20 @@ class FormValues:
     def flag(self, name: str) -> bool:
         """Whether the single checkbox ``name`` is ticked."""
         return self.flags.get(name, False)
+
+    def answer(self, code: str) -> str:
+        """The yes/no answer given for confirm item ``code`` ('' when unanswered)."""
+        return self.answers.get(code, "")
+
+    def hidden_pairs(self) -> list[tuple[str, str]]:
+        """Every value as (name, value) pairs: carried through sign-in so nothing is lost."""
+        pairs = [(name, text) for name, text in self.scalars.items() if text]
+        pairs += [(name, code) for name, codes in self.lists.items() for code in codes]
+        pairs += [(name, "true") for name, ticked in self.flags.items() if ticked]
+        if self.confirm:
+            pairs.append((CONFIRM_FIELD, ",".join(self.confirm)))
+        pairs += [(ANSWER_PREFIX + code, answer) for code, answer in self.answers.items()]
+        return pairs
 
 
 def read_form(source: MultiMapping) -> FormValues:
@@ -91,6 +123,15 @@ def read_form(source: MultiMapping) -> FormValues:
     for name in FLAG_FIELDS:
         raw = source.get(name)
         values.flags[name] = raw is not None and str(raw).strip().lower() in TRUE_WORDS
+    for raw in source.getlist(CONFIRM_FIELD)[:MAX_LIST_ITEMS]:
+        for code in str(raw).split(","):
+            code = code.strip()[:MAX_TEXT]
+            if code and code not in values.confirm and len(values.confirm) < MAX_LIST_ITEMS:
+                values.confirm.append(code)
+    for code in values.confirm:
+        answer = str(source.get(ANSWER_PREFIX + code) or "").strip().lower()
+        if answer in ANSWERS:
+            values.answers[code] = answer
     return values
 
 
@@ -115,6 +156,8 @@ def to_api_request(values: FormValues) -> dict[str, Any]:
         patient["age"] = _number(scalars["age"])
     if scalars.get("sex"):
         patient["sex"] = scalars["sex"]
+    if scalars.get("patient_reference"):
+        patient["reference"] = scalars["patient_reference"]
     body: dict[str, Any] = {"patient": patient}
     if scalars.get("region"):
         body["region"] = scalars["region"]
@@ -123,12 +166,44 @@ def to_api_request(values: FormValues) -> dict[str, Any]:
     for name in ("symptom_duration_weeks", "conservative_care_weeks", "egfr"):
         if scalars.get(name):
             body[name] = _number(scalars[name])
+    if scalars.get("days_since_injury"):
+        body["days_since_injury"] = _number(scalars["days_since_injury"])
     if scalars.get("ordering_clinician"):
         body["ordering_clinician"] = scalars["ordering_clinician"]
     body["intervention_candidate"] = values.flag("intervention_candidate")
     for name in LIST_FIELDS:
         body[name] = list(values.lists.get(name, []))
+    # A confirmed red flag ("yes") is a finding like any ticked box; "no" asserts its absence.
+    for code in values.confirm:
+        if values.answer(code) == "yes" and code not in body["findings"]:
+            body["findings"].append(code)
     return body
+
+
+def form_checks(values: FormValues, *, days_since_injury_supported: bool,
+                label: Any = None) -> dict[str, list[str]]:
+    """The form's own rules, on top of the API schema (delta §8.7).
+
+    Every confirm item needs a yes or no; once an injury item is ticked the days since the
+    injury are required (the API keeps them optional); the low-risk C-spine rule result is only
+    for a cervical request after an injury. ``label(code)`` gives a finding's words.
+    """
+    name_of = label or (lambda code: code)
+    errors: dict[str, list[str]] = {}
+    unanswered = [code for code in values.confirm if not values.answer(code)]
+    if unanswered:
+        errors[CONFIRM_FIELD] = ["Answer yes or no for each red flag to confirm: "
+                                 + "; ".join(name_of(code) for code in unanswered) + "."]
+    findings = set(values.lists.get("findings", []))
+    findings |= {code for code in values.confirm if values.answer(code) == "yes"}
+    injury = bool(findings.intersection(INJURY_FINDINGS))
+    if days_since_injury_supported and injury and not values.text("days_since_injury"):
+        errors["days_since_injury"] = [
+            "Required when an injury is ticked: enter the days since the injury (0 for today)."]
+    if CSPINE_LOW_RISK in findings and (values.text("region") != "cervical" or not injury):
+        errors.setdefault("findings", []).append(
+            f"{name_of(CSPINE_LOW_RISK)} applies only to a cervical request after an injury.")
+    return errors
 
 
 def _flatten(messages: Any, prefix: str = "") -> list[tuple[str, str]]:

@@ -11,10 +11,11 @@ from . import bp, wording
 from .csrf import csrf_token, protect
 from .session_auth import AUDITOR, CLINICIAN, signed_in
 
-# No script may run at all; styles and images only from this site; forms post only here.
+# Only this site's own script file (local times, the Print button: the pages work without
+# it); styles and images only from this site; forms post only here.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 ERROR_MESSAGES: dict[int, tuple[str, str]] = {
@@ -71,6 +72,18 @@ def _number(value: Any) -> str:
 def _weeks(value: Any) -> str:
     """A duration in weeks, singular or plural: "1 week", "2.5 weeks"."""
     return f"{_number(value)} {'week' if value == 1 else 'weeks'}"
+
+
+@bp.app_template_filter("utc_words")
+def _utc_words(value: Any) -> str:
+    """``2026-12-01T23:05:12.123Z`` -> ``2026-12-01 23:05:12 UTC`` (shown until the page's
+    script replaces it by the reader's local time, keeping this text on hover)."""
+    text = str(value or "")
+    if "T" not in text:
+        return text
+    day, _, clock = text.partition("T")
+    clock = clock.rstrip("Z").split(".")[0].split("+")[0]
+    return f"{day} {clock} UTC"
 
 
 def error_page(status: int, message: str | None = None, **extra: Any) -> tuple[str, int]:

@@ -11,27 +11,30 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from flask import session
+from flask import g, request, session
 
-from ..auth import ADMIN, Principal
+from ..auth import Principal, role_refused
 from ..context import services
+from ..enums import ADMIN, AUDITOR, CLINICIAN
+from ..logs import security_event
 from .csrf import rotate_csrf_token
 
 SESSION_FIELD = "who"
 MAX_AGE_S = 8 * 3600  # one clinical shift
 
-CLINICIAN = "clinician"
-AUDITOR = "auditor"
 WEB_ROLES = (CLINICIAN, AUDITOR)
 
 
 class SignInRefused(Exception):
     """The key is unknown/revoked, or holds no role that may use the web pages."""
 
-    def __init__(self, message: str, *, bad_credential: bool) -> None:
+    def __init__(self, message: str, *, bad_credential: bool, reason: str = "role") -> None:
         super().__init__(message)
         self.message = message
         self.bad_credential = bad_credential
+        #: Why, as a fixed code for logs and metrics (``missing_credential``, ``unknown_key``,
+        #: ``wrong_secret``, ``revoked_key``, ``malformed_key``; ``role`` for a valid key).
+        self.reason = reason
 
 
 def sign_in(token: str) -> Principal:
@@ -41,12 +44,14 @@ def sign_in(token: str) -> Principal:
     machine credential and is refused with a message that says why.
     """
     token = token.strip()
-    key = services().keys.verify(token) if token else None
+    key, reason = services().keys.identify(token) if token else (None, "missing_credential")
     if key is None:
         raise SignInRefused("That access key is not valid (unknown, mistyped or revoked).",
-                            bad_credential=True)
+                            bad_credential=True, reason=reason or "unknown_key")
     roles = frozenset(key.roles)
     if ADMIN not in roles and not roles.intersection(WEB_ROLES):
+        role_refused(Principal(kind="session", label=key.label, roles=roles,
+                               key_id=key.key_id), WEB_ROLES)
         raise SignInRefused(
             "This access key does not have the clinician or auditor role, so it cannot be used "
             "to sign in to these pages. Ask an administrator for a clinician key.",
@@ -80,12 +85,18 @@ def signed_in() -> Principal | None:
         session.pop(SESSION_FIELD, None)
         return None
     # A session lives no longer than its key: revoking the key signs the browser out.
-    key = services().keys.active(str(who.get("key_id", "")))
+    key_id = str(who.get("key_id", ""))
+    key = services().keys.active(key_id)
     if key is None:
         session.pop(SESSION_FIELD, None)
+        security_event("revoked_key_used", "a browser session of a revoked key was ended",
+                       credential="session", presented_key_id=key_id,
+                       client=request.remote_addr)
         return None
-    return Principal(kind="session", label=key.label, roles=frozenset(key.roles),
-                     key_id=key.key_id)
+    principal = Principal(kind="session", label=key.label, roles=frozenset(key.roles),
+                          key_id=key.key_id)
+    g.principal = principal  # the key id for the request's log lines and role refusals
+    return principal
 
 
 def safe_next(target: str | None, default: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import auth
+from tests.factories import auth
 
 L, T, C = "lumbar", "thoracic", "cervical"
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import auth, lumbar_request
+from tests.factories import auth, lumbar_request
 
 PROBLEM = "application/problem+json"
 
@@ -46,7 +46,7 @@ def test_cauda_equina_is_emergent_mri(post_decision) -> None:
 
 
 def test_2026_1_0_decisions_keep_their_shape(app_2026_1_0) -> None:
-    from referral_api.store.sqlite.keys import KeyStore
+    from referral_api.store.interface import KeyStore
 
     store: KeyStore = app_2026_1_0.extensions["referral_api"].keys
     key = store.create(["evaluator"], "pinned")[1]
@@ -188,7 +188,7 @@ def test_admin_may_do_everything(client, keys) -> None:
 
 def test_revoked_key_is_401(app, client, keys) -> None:
     store = app.extensions["referral_api"].keys
-    key_id = next(k.key_id for k in store.list() if k.label == "test-evaluator")
+    key_id = next(k.key_id for k in store.list_keys() if k.label == "test-evaluator")
     assert store.revoke(key_id)  # revoke() drops this process's cached row at once
     assert_problem(client.post("/v1/decisions", json=lumbar_request(),
                                headers=auth(keys["evaluator"])), 401)
@@ -227,7 +227,7 @@ def test_unknown_path_is_problem_404(client) -> None:
 
 
 def test_log_unavailable_is_503_and_nothing_returned(app, post_decision, monkeypatch) -> None:
-    from referral_api.store.sqlite.log import LogUnavailable
+    from referral_api.store.interface import LogUnavailable
 
     log = app.extensions["referral_api"].log
 

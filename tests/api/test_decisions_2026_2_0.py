@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import auth, lumbar_request, make_app
+from tests.factories import auth, lumbar_request
 
 PROBLEM = "application/problem+json"
 
@@ -102,14 +102,13 @@ def test_union_merges_come_back_if_emergency_first(post_decision) -> None:
                          "if_scan_booked"}
 
 
-def test_placeholders_come_from_configuration(tmp_path) -> None:
-    app = make_app(tmp_path, EMERGENCY_NUMBER="112", FEVER_THRESHOLD="38 °C")
+def test_placeholders_come_from_configuration(make_app) -> None:
+    app = make_app(EMERGENCY_NUMBER="112", FEVER_THRESHOLD="38 °C")
     response = app.test_client().post(
         "/v1/decisions", json=lumbar_request(findings=["fever"]), headers=_key(app))
     text = str(response.get_json()["patient_information"])
     assert "112" in text and "{emergency_number}" not in text
     assert "38 °C" in text and "{fever_threshold}" not in text
-    app.extensions["referral_api"].log.close()
 
 
 def test_vocabulary_endpoint_serves_the_version_in_force_or_the_one_asked(

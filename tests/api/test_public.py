@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import auth
+from tests.factories import auth
 
 
 def test_health_and_ready(client) -> None:
@@ -19,10 +19,8 @@ def test_ready_follows_the_pinned_clock(app_2026_1_0) -> None:
     assert body["ruleset_in_force"] == "2026.1.0"
 
 
-def test_ready_is_503_when_database_unwritable(tmp_path) -> None:
-    from tests.conftest import make_app
-
-    app = make_app(tmp_path, DATABASE=str(tmp_path / "missing-dir" / "x.sqlite"))
+def test_ready_is_503_when_database_unwritable(make_app, tmp_path) -> None:
+    app = make_app(DATABASE=str(tmp_path / "missing-dir" / "x.sqlite"))
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["database"] == "unavailable"
@@ -68,12 +66,8 @@ def test_vocabulary(client, keys) -> None:
 
 
 def test_failed_authentication_is_rate_limited_not_before_20(client) -> None:
-    from referral_api.auth import limiter
-
-    limiter._failures.clear()
     statuses = [client.get("/v1/rulesets", headers=auth("rk_bad_bad")).status_code
                 for _ in range(25)]
-    limiter._failures.clear()
     assert statuses[:20] == [401] * 20
     assert 429 in statuses[20:]
 
@@ -82,8 +76,8 @@ def test_ready_is_503_when_the_disk_is_full(app, monkeypatch) -> None:
     """A full disk still lets a write transaction open: free space is checked as well."""
     from types import SimpleNamespace
 
-    from referral_api.api import health
     from referral_api.config import READY_MIN_FREE_BYTES
+    from referral_api.store.sqlite import log as sqlite_log
 
     seen: list[str] = []
 
@@ -91,13 +85,13 @@ def test_ready_is_503_when_the_disk_is_full(app, monkeypatch) -> None:
         seen.append(str(path))
         return SimpleNamespace(free=READY_MIN_FREE_BYTES - 1)
 
-    monkeypatch.setattr(health.shutil, "disk_usage", usage)
+    monkeypatch.setattr(sqlite_log.shutil, "disk_usage", usage)
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"] == {
         "database": "writable", "disk": "full", "rulesets": "2 loaded"}
     # The directory holding the database is the one measured.
     assert seen == [str(app.extensions["referral_api"].log.path.parent)]
-    monkeypatch.setattr(health.shutil, "disk_usage",
+    monkeypatch.setattr(sqlite_log.shutil, "disk_usage",
                         lambda path: SimpleNamespace(free=READY_MIN_FREE_BYTES))
     assert app.test_client().get("/readyz").status_code == 200

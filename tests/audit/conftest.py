@@ -1,8 +1,7 @@
-"""Fixtures of the audit API tests: seeded logs, a draft rule set version, auditor helpers."""
+"""Fixtures of the audit API tests: seeded logs, a draft rule set version, the access log."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,18 @@ import pytest
 # any app is created (Flask refuses new routes on a blueprint already registered). The lead
 # imports it from referral_api/api/__init__.py as well: importing twice is harmless.
 import referral_api.api.audit  # noqa: F401
+from referral_api.clinical import engine
+from referral_api.store.interface import NewDecision
 from tests.audit.fixtures.draft_ruleset import make_draft_rules
-from tests.conftest import BEFORE_2026_2_0, lumbar_request, make_app
+from tests.factories import BEFORE_2026_2_0, FakeClock, lumbar_request
 
 CAUDA = {"findings": ["urinary_retention"]}
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Any], clock: FakeClock) -> Any:
+    """The service on a temporary database; its log records ``clock``'s time."""
+    return make_app(STORE_CLOCK=clock)
 
 
 @pytest.fixture
@@ -58,25 +65,30 @@ def varied(decide) -> list[dict]:
     return records
 
 
-def bulk_append(svc: Any, count: int, batch: int = 2000) -> None:
-    """Append ``count`` copies of one evaluated decision fast (``append_many`` batches)."""
-    from referral_api.clinical import engine
-    from referral_api.store.sqlite.log import NewDecision
+@pytest.fixture
+def bulk_append(svc: Any) -> Callable[..., None]:
+    """``bulk_append(count, into=None)``: append ``count`` copies of one evaluated decision
+    fast (``append_many`` batches) to the app's log, or to the log of the services ``into``."""
+    batch = 2000
 
-    request = svc.request_schema.load(lumbar_request())
-    output = svc.decisions.evaluate(request)
-    stored = {**request, "patient": {"age": 45, "sex": "female"}}
-    done = 0
-    while done < count:
-        size = min(batch, count - done)
-        svc.log.append_many([
-            NewDecision(channel="api", client="bulk", ordering_clinician=None,
-                        patient_hash=None, input=stored, output=output,
-                        ruleset_version=output["ruleset"]["version"],
-                        ruleset_sha256=output["ruleset"]["sha256"],
-                        engine_version=engine.ENGINE_VERSION, latency_ms=0.1)
-            for _ in range(size)])
-        done += size
+    def append(count: int, into: Any = None) -> None:
+        target = into or svc
+        request = target.request_schema.load(lumbar_request())
+        output = target.decisions.evaluate(request)
+        stored = {**request, "patient": {"age": 45, "sex": "female"}}
+        done = 0
+        while done < count:
+            size = min(batch, count - done)
+            target.log.append_many([
+                NewDecision(channel="api", client="bulk", ordering_clinician=None,
+                            patient_hash=None, input=stored, output=output,
+                            ruleset_version=output["ruleset"]["version"],
+                            ruleset_sha256=output["ruleset"]["sha256"],
+                            engine_version=engine.ENGINE_VERSION, latency_ms=0.1)
+                for _ in range(size)])
+            done += size
+
+    return append
 
 
 @pytest.fixture
@@ -86,20 +98,17 @@ def draft_rules(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def draft_app(tmp_path: Path, draft_rules: Path):
+def draft_app(make_app: Callable[..., Any], draft_rules: Path) -> Any:
     """The service with the draft version loaded and its clock pinned: 2026.1.0 in force."""
-    application = make_app(tmp_path, RULES_DIR=str(draft_rules),
-                           EVALUATION_TIME=BEFORE_2026_2_0)
-    yield application
-    application.extensions["referral_api"].log.close()
+    return make_app(RULES_DIR=str(draft_rules), EVALUATION_TIME=BEFORE_2026_2_0)
 
 
-def utc_now_text() -> str:
-    """Now, as the log stores times."""
-    now = dt.datetime.now(dt.UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+@pytest.fixture
+def access_actions(svc: Any) -> Callable[..., list[str]]:
+    """``access_actions(of=None)``: the access-log actions of the app (or of the services
+    ``of``), oldest first."""
 
+    def read(of: Any = None) -> list[str]:
+        return [e["action"] for e in reversed((of or svc).log.access_log(limit=1000))]
 
-def actions(svc: Any) -> list[str]:
-    """Access-log actions, oldest first."""
-    return [e["action"] for e in reversed(svc.log.access_log(limit=1000))]
+    return read

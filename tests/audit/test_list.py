@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
-from tests.audit.conftest import bulk_append
-from tests.conftest import auth, lumbar_request, make_app
+from referral_api.store.interface import NewFeedback
+from tests.factories import auth, lumbar_request
 
 PROBLEM = "application/problem+json"
+#: How long the concurrent writer may take to record its first decision.
+WRITER_START_TIMEOUT_S = 30
+#: Decisions in the log whose unfiltered scans must exceed a zero time limit.
+SLOW_LOG_SIZE = 3000
 
 
 def page(http, headers, **params):
@@ -76,19 +79,20 @@ def test_patient_filter_takes_the_clear_id_and_never_logs_it(client, svc, audito
 
 def test_feedback_filter_uses_latest_outcome(client, svc, auditor_headers, varied) -> None:
     cds = varied[4]["decision_id"]
-    svc.log.append_feedback(cds, {"outcome": "accepted"}, "ehr")
+    svc.log.append_feedback(cds, NewFeedback("accepted"), "ehr")
     assert ids(page(client, auditor_headers, feedback="accepted")) == [cds]
-    svc.log.append_feedback(cds, {"outcome": "overridden"}, "ehr")
+    svc.log.append_feedback(cds, NewFeedback("overridden"), "ehr")
     assert ids(page(client, auditor_headers, feedback="accepted")) == []
     assert ids(page(client, auditor_headers, feedback="overridden")) == [cds]
     assert cds not in ids(page(client, auditor_headers, feedback="none"))
 
 
-def test_since_until_inclusive_and_no_offset_means_utc(client, auditor_headers, decide) -> None:
+def test_since_until_inclusive_and_no_offset_means_utc(client, auditor_headers, decide,
+                                                       clock) -> None:
     first = decide()
-    time.sleep(0.01)
+    clock.advance(milliseconds=10)
     second = decide()
-    time.sleep(0.01)
+    clock.advance(milliseconds=10)
     third = decide()
     since = second["created_at"]
     assert ids(page(client, auditor_headers, since=since, until=since)) == [second["decision_id"]]
@@ -129,8 +133,8 @@ def test_invalid_query_is_422_naming_the_parameter(client, auditor_headers, vari
     assert problem["status"] == 422
 
 
-def test_limit_caps_at_500(client, svc, auditor_headers) -> None:
-    bulk_append(svc, 600)
+def test_limit_caps_at_500(client, svc, auditor_headers, bulk_append) -> None:
+    bulk_append(600)
     body = page(client, auditor_headers, limit=500)
     assert len(body["items"]) == 500 and body["next_cursor"]
     assert len(page(client, auditor_headers)["items"]) == 50  # the default
@@ -160,11 +164,15 @@ def test_cursor_is_bound_to_its_filters(client, auditor_headers, varied) -> None
     assert "cursor" in response.get_json()["errors"]
 
 
-def test_pagination_under_concurrent_inserts(app, client, svc, auditor_headers) -> None:
+@pytest.mark.slow
+def test_pagination_under_concurrent_inserts(
+    app, client, svc, auditor_headers, bulk_append,
+) -> None:
     """A thread appends while we page: no duplicates and no gaps among the rows that existed
     when the first page was read; new rows never appear on later pages."""
-    bulk_append(svc, 300)
+    bulk_append(300)
     stop = threading.Event()
+    started = threading.Event()
     appended = []
 
     def writer() -> None:
@@ -174,13 +182,13 @@ def test_pagination_under_concurrent_inserts(app, client, svc, auditor_headers) 
                 request = svc.request_schema.load(lumbar_request())
                 record, _ = svc.decisions.decide(request, channel="api", client="writer")
                 appended.append(record["chain"]["seq"])
+                started.set()
         svc.log.close()
 
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        while not appended:
-            time.sleep(0.005)
+        assert started.wait(timeout=WRITER_START_TIMEOUT_S)
         first = page(client, auditor_headers, limit=25)
         top = first["items"][0]["chain"]["seq"]
         seen = [item["chain"]["seq"] for item in first["items"]]
@@ -197,14 +205,13 @@ def test_pagination_under_concurrent_inserts(app, client, svc, auditor_headers) 
     assert seen == list(range(top, 0, -1))  # every row that existed, in order, no gap
 
 
-def test_slow_query_is_stopped_with_503(tmp_path) -> None:
-    (tmp_path / "limited").mkdir()
-    application = make_app(tmp_path / "limited", AUDIT_QUERY_TIMEOUT_MS=0)
+def test_slow_query_is_stopped_with_503(make_app, bulk_append) -> None:
+    application = make_app(AUDIT_QUERY_TIMEOUT_MS=0)
     svc = application.extensions["referral_api"]
     client = application.test_client()
     key = svc.keys.create(["auditor"], "slow-auditor")[1]
     evaluator = svc.keys.create(["evaluator"], "writer")[1]
-    bulk_append(svc, 3000)
+    bulk_append(SLOW_LOG_SIZE, into=svc)
     for path in ("/v1/decisions?ruleset_version=none-such", "/v1/decisions/stats?group_by=day"):
         response = client.get(path, headers=auth(key))
         assert response.status_code == 503, path
@@ -213,8 +220,7 @@ def test_slow_query_is_stopped_with_503(tmp_path) -> None:
     # The writer is unaffected and the connection is usable again.
     created = client.post("/v1/decisions", json=lumbar_request(), headers=auth(evaluator))
     assert created.status_code == 201
-    assert svc.log.head()["count"] == 3001
-    svc.log.close()
+    assert svc.log.head()["count"] == SLOW_LOG_SIZE + 1
 
 
 AUDITOR_GETS = ["/v1/decisions", "/v1/decisions/export?format=csv", "/v1/decisions/stats",

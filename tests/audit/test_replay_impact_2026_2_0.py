@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from referral_api.audit.replay import impact
-from tests.conftest import lumbar_request
+from tests.factories import lumbar_request
 
 
 def _record(app, **changes):

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from referral_api import create_app
 from referral_api.audit.export import CSV_COLUMNS
 from referral_api.cli.audit import export_command, replay_command
-from tests.audit.conftest import actions
+from referral_api.store.interface import NewFeedback
 from tests.audit.fixtures.draft_ruleset import DRAFT_VERSION
-from tests.conftest import TEST_SECRET, auth, lumbar_request
+from tests.factories import TEST_SECRET, auth, lumbar_request
 
 # -- verify --------------------------------------------------------------------------------
 
@@ -25,8 +25,8 @@ def verify(client, headers, **params) -> dict:
     return response.get_json()
 
 
-def test_verify_intact_chains(client, svc, auditor_headers, varied) -> None:
-    svc.log.append_feedback(varied[4]["decision_id"], {"outcome": "accepted"}, "ehr")
+def test_verify_intact_chains(client, svc, auditor_headers, varied, access_actions) -> None:
+    svc.log.append_feedback(varied[4]["decision_id"], NewFeedback("accepted"), "ehr")
     body = verify(client, auditor_headers)
     assert body["ok"] is True
     assert body["checked"] == len(varied)
@@ -36,7 +36,7 @@ def test_verify_intact_chains(client, svc, auditor_headers, varied) -> None:
     anchored = verify(client, auditor_headers, expect_head=body["head"],
                       expect_count=body["checked"])
     assert anchored["ok"] is True
-    assert actions(svc)[-2:] == ["verify", "verify"]
+    assert access_actions()[-2:] == ["verify", "verify"]
 
 
 def _tampered_client(app, tmp_path: Path, sql: list[str]):
@@ -94,7 +94,7 @@ def test_verify_detects_a_cut_tail_only_with_an_anchor(app, client, auditor_head
 
 def test_verify_reports_feedback_and_access_log_chains(app, svc, auditor_headers, varied,
                                                        tmp_path) -> None:
-    svc.log.append_feedback(varied[4]["decision_id"], {"outcome": "accepted"}, "ehr")
+    svc.log.append_feedback(varied[4]["decision_id"], NewFeedback("accepted"), "ehr")
     svc.log.record_access("someone", "get_decision", {"decision_id": "x"})
     copy = _tampered_client(app, tmp_path, [
         "UPDATE feedback SET outcome = 'overridden' WHERE seq = 1",
@@ -128,7 +128,7 @@ def _decide(svc, **changes) -> dict:
     return svc.decisions.decide(request, channel="api", client="t")[0]
 
 
-def test_replay_under_the_draft_shows_the_changed_rating(draft) -> None:
+def test_replay_under_the_draft_shows_the_changed_rating(draft, access_actions) -> None:
     client, svc, headers = draft
     record = _decide(svc)
     assert (record["appropriateness"], record["urgency"]) == ("usually_not_appropriate", "none")
@@ -148,7 +148,7 @@ def test_replay_under_the_draft_shows_the_changed_rating(draft) -> None:
     assert body["engine_version"]["current"]
     assert body["ruleset_version"] == {"recorded": "2026.1.0", "replayed": DRAFT_VERSION}
     assert svc.log.head() == before  # no decision written
-    assert actions(svc)[-1] == "replay"
+    assert access_actions(svc)[-1] == "replay"
 
 
 def test_replay_of_an_unchanged_scenario_has_no_differences(draft) -> None:
@@ -181,7 +181,9 @@ def test_replay_errors(draft) -> None:
 # -- access log ------------------------------------------------------------------------------
 
 
-def test_every_auditor_read_is_recorded(client, svc, auditor_headers, varied) -> None:
+def test_every_auditor_read_is_recorded(
+    client, svc, auditor_headers, varied, access_actions,
+) -> None:
     one = varied[0]["decision_id"]
     client.get("/v1/decisions?region=lumbar&limit=2", headers=auditor_headers)
     client.get(f"/v1/decisions/{one}", headers=auditor_headers)
@@ -190,7 +192,7 @@ def test_every_auditor_read_is_recorded(client, svc, auditor_headers, varied) ->
     client.get("/v1/decisions/verify", headers=auditor_headers)
     client.post(f"/v1/decisions/{one}/replay", json={"ruleset_version": "2026.1.0"},
                 headers=auditor_headers)
-    assert actions(svc) == ["list_decisions", "get_decision", "export_decisions",
+    assert access_actions() == ["list_decisions", "get_decision", "export_decisions",
                             "decision_stats", "verify", "replay"]
     entries = svc.log.access_log(limit=10)
     assert {e["actor"] for e in entries} == {"test-auditor"}
@@ -201,7 +203,7 @@ def test_every_auditor_read_is_recorded(client, svc, auditor_headers, varied) ->
 
 def test_refused_reads_are_not_answered_when_access_cannot_be_recorded(
         client, svc, auditor_headers, varied, monkeypatch) -> None:
-    from referral_api.store.sqlite.log import LogUnavailable
+    from referral_api.store.interface import LogUnavailable
 
     def fail(*_args, **_kwargs):
         raise LogUnavailable("disk full")
@@ -213,7 +215,9 @@ def test_refused_reads_are_not_answered_when_access_cannot_be_recorded(
         assert varied[0]["decision_id"] not in response.get_data(as_text=True)
 
 
-def test_admin_pages_the_access_log(client, svc, auditor_headers, admin_headers) -> None:
+def test_admin_pages_the_access_log(
+    client, svc, auditor_headers, admin_headers, access_actions,
+) -> None:
     for i in range(7):
         svc.log.record_access("someone", "get_decision", {"decision_id": str(i)})
     seen = []
@@ -229,7 +233,7 @@ def test_admin_pages_the_access_log(client, svc, auditor_headers, admin_headers)
             break
     # Reading the access log is recorded too, after the page is read (never on it).
     assert seen == list(range(7, 0, -1))
-    assert actions(svc)[-3:] == ["read_access_log"] * 3
+    assert access_actions()[-3:] == ["read_access_log"] * 3
     first = client.get("/v1/access-log?limit=1", headers=admin_headers).get_json()["items"][0]
     assert set(first) >= {"seq", "at", "actor", "action", "target", "chain"}
     assert client.get("/v1/access-log", headers=auditor_headers).status_code == 403
@@ -249,7 +253,7 @@ def cli_env(monkeypatch, app) -> dict:
     return {}
 
 
-def test_cli_export_csv_and_ndjson(cli_env, svc, varied) -> None:
+def test_cli_export_csv_and_ndjson(cli_env, svc, varied, access_actions) -> None:
     runner = CliRunner()
     result = runner.invoke(export_command, ["--format", "csv"])
     assert result.exit_code == 0, result.output
@@ -264,7 +268,7 @@ def test_cli_export_csv_and_ndjson(cli_env, svc, varied) -> None:
     assert result.exit_code == 0 and result.output == ""
     assert runner.invoke(export_command, ["--format", "ndjson", "--since", "soon"]).exit_code == 2
     assert runner.invoke(export_command, ["--format", "xml"]).exit_code == 2
-    assert actions(svc)[-3:] == ["export_decisions"] * 3
+    assert access_actions()[-3:] == ["export_decisions"] * 3
     assert svc.log.access_log(limit=1)[0]["actor"].startswith("cli")
 
 

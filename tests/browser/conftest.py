@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,9 @@ import pytest
 from werkzeug.serving import make_server
 
 from referral_api.config import PROJECT_ROOT
-from tests.conftest import make_app
+from referral_api.enums import ROLES
+from tests.browser.live import LiveServer
+from tests.factories import build_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -26,25 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
-
-
-@dataclass
-class LiveServer:
-    """The app under test, where it listens, and one access key per role."""
-
-    app: Any
-    base_url: str
-    keys: dict[str, str]
-
-    def url(self, path: str) -> str:
-        """Absolute URL of ``path`` on the live server."""
-        return self.base_url + path
-
-    def decision_count(self) -> int:
-        """Decisions in the log (walking the chain, which must hold)."""
-        result = self.app.extensions["referral_api"].log.verify()
-        assert all(chain["ok"] for chain in result.values()), result
-        return result["decisions"]["checked"]
 
 
 def _require_chromium() -> Path:
@@ -73,10 +55,10 @@ def chromium() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The real app on a temporary database, served by werkzeug in a background thread."""
-    app = make_app(tmp_path_factory.mktemp("browser-db"))
+    app = build_app(tmp_path_factory.mktemp("browser-db"))
     store = app.extensions["referral_api"].keys
     keys = {role: store.create([role], f"browser-{role}")[1]
-            for role in ("evaluator", "clinician", "auditor", "admin")}
+            for role in ROLES}
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
@@ -103,11 +85,3 @@ def artifacts() -> Path:
     """Where screenshots for review go (git-ignored)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
-
-
-def sign_in(page: Any, server: LiveServer, role: str) -> None:
-    """Sign in through the page with the key of ``role``."""
-    page.goto(server.url("/"))
-    page.get_by_label("Access key").fill(server.keys[role])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()

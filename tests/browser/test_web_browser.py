@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import LiveServer, sign_in
+from referral_api.store.interface import NewFeedback
+from tests.browser.live import LiveServer, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -18,7 +19,7 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 
 def fill_cauda_equina(page: Any, *, age: str = "52") -> None:
     page.get_by_label("Age (years)").fill(age)
-    page.get_by_label("Sex").select_option("female")
+    page.get_by_label("Sex", exact=True).select_option("female")
     page.get_by_label("Region").select_option("lumbar")
     page.get_by_label("Symptom duration (weeks)").fill("1")
     page.get_by_label("Urinary retention", exact=True).check()
@@ -34,6 +35,7 @@ def test_cauda_equina_referral_end_to_end(page: Any, live_server: LiveServer,
     page.wait_for_load_state()
 
     assert page.locator("[data-testid=appropriateness]").inner_text() == "Usually appropriate"
+    assert page.locator("[data-testid=headline]").inner_text().startswith("Emergency: MRI lumbar")
     urgency = page.locator(".urgency-line .badge")
     assert urgency.inner_text().strip() == "Emergent"
     # colour AND text: the badge is coloured, not only worded
@@ -44,8 +46,12 @@ def test_cauda_equina_referral_end_to_end(page: Any, live_server: LiveServer,
     record = live_server.app.extensions["referral_api"].log.get(decision_id)
     assert record["channel"] == "form" and record["client"] == "browser-clinician"
     assert record["scenario"]["id"] == "lumbar.cauda_equina"
-    for heading in ("Recommended studies", "Reasons", "What would change this", "Sources"):
+    for heading in ("Plan", "Reasons", "What would change this"):
         assert page.get_by_role("heading", name=heading).is_visible()
+    # scenario ids and sources sit behind a details element, out of the clinician's way
+    assert not page.get_by_role("heading", name="Sources").is_visible()
+    page.get_by_text("Scenario and sources").click()
+    assert page.get_by_role("heading", name="Sources").is_visible()
     assert page.get_by_text(record["ruleset"]["version"]).first.is_visible()
     page.screenshot(path=str(artifacts / "form-result.png"), full_page=True)
 
@@ -65,17 +71,26 @@ def test_form_screenshot_and_every_control_labelled(page: Any, live_server: Live
     controls = page.locator("main input:not([type=hidden]), main select")
     count = controls.count()
     assert count > 30
+    conditional = []
     for index in range(count):
         control = controls.nth(index)
+        if not control.is_visible():  # shown only when it applies (after an injury)
+            conditional.append(control.get_attribute("id"))
+            continue
         name, control_id, labels = control.evaluate(
             "e => [e.name, e.id, Array.from(e.labels || []).map(l => l.innerText.trim())]")
         assert labels and labels[0], f"control {name!r} (#{control_id}) has no visible label"
         label = page.locator(f"label[for='{control_id}']")
         assert label.count() == 1 and label.is_visible(), control_id
-    # Findings are grouped in fieldsets built from the vocabulary, with their definitions.
-    for legend in ("Red flags", "Neurological", "Trauma", "History"):
-        assert page.locator("fieldset > legend", has_text=legend).count() == 1
-    vocabulary = live_server.app.extensions["referral_api"].vocabulary
+    assert set(conditional) <= {"days_since_injury", "finding-cspine_rule_low_risk"}
+    # Findings are grouped in fieldsets built from the vocabulary in force, with definitions.
+    vocabulary = live_server.app.extensions["referral_api"].request_schema.vocabulary()
+    legends = (("Cauda equina", "Neurology", "Injury", "Infection", "Cancer", "History",
+                "Imaging already done") if vocabulary.format >= 2
+               else ("Red flags", "Neurological", "Trauma", "History"))
+    for legend in legends:
+        exact = re.compile(f"^{re.escape(legend)}$")
+        assert page.locator("fieldset > legend", has_text=exact).count() == 1, legend
     finding = vocabulary.findings["saddle_anesthesia"]
     assert page.get_by_label(finding.label, exact=True).get_attribute("value") == finding.code
     assert page.get_by_text(finding.definition).is_visible()
@@ -133,7 +148,7 @@ def test_audit_table_chart_and_detail(page: Any, live_server: LiveServer,
                                            "symptom_duration_weeks": 2, "findings": findings})
         record, _ = svc.decisions.decide(request, channel="api", client="seed-client")
         seeded.append(record)
-    svc.log.append_feedback(seeded[1]["decision_id"], {"outcome": "overridden"}, "seed-client")
+    svc.log.append_feedback(seeded[1]["decision_id"], NewFeedback("overridden"), "seed-client")
 
     sign_in(page, live_server, "auditor")
     assert page.url.endswith("/audit")

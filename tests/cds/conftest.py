@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +13,6 @@ import pytest
 from referral_api.clinical.vocabulary import Vocabulary, load_vocabulary
 from referral_api.config import PROJECT_ROOT
 from tests.cds.builders import EHR_ORIGIN, EXAMPLE_ISSUER, PUBLIC_URL, conformance
-from tests.conftest import make_app
-
-
-@pytest.fixture(scope="session")
-def vocabulary() -> Vocabulary:
-    """The project's real vocabulary."""
-    return load_vocabulary(PROJECT_ROOT / "rules" / "vocabulary.yaml")
 
 
 @pytest.fixture(scope="session")
@@ -44,11 +37,16 @@ def clients_file(tmp_path: Path) -> Path:
     return path
 
 
-def build_cds_app(tmp_path: Path, **overrides: Any) -> Any:
-    """The service with the CDS blueprint, on a fresh database under ``tmp_path``."""
-    app = make_app(tmp_path, **overrides)
-    assert "cds" in app.blueprints
-    return app
+@pytest.fixture
+def build_cds_app(make_app: Callable[..., Any]) -> Callable[..., Any]:
+    """``build_cds_app(**overrides)``: the service with the CDS blueprint, on a fresh database."""
+
+    def build(**overrides: Any) -> Any:
+        app = make_app(**overrides)
+        assert "cds" in app.blueprints
+        return app
+
+    return build
 
 
 #: An instant when 2026.1.0 is in force (the day before 2026.2.0's effective_from).
@@ -62,8 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def cds_app(request: pytest.FixtureRequest, tmp_path: Path, clients_file: Path
-            ) -> Iterator[Any]:
+def cds_app(request: pytest.FixtureRequest, build_cds_app: Callable[..., Any],
+            clients_file: Path) -> Any:
     """Public URL, CORS origin and the spec's example issuer configured.
 
     The decision clock is the real one (the version in force today), unless the test is marked
@@ -71,10 +69,8 @@ def cds_app(request: pytest.FixtureRequest, tmp_path: Path, clients_file: Path
     """
     pinned = ({"EVALUATION_TIME": V1_TIME}
               if request.node.get_closest_marker("ruleset_2026_1_0") else {})
-    app = build_cds_app(tmp_path, PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients_file),
-                        CORS_ORIGINS=[EHR_ORIGIN], **pinned)
-    yield app
-    app.extensions["referral_api"].log.close()
+    return build_cds_app(PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients_file),
+                         CORS_ORIGINS=[EHR_ORIGIN], **pinned)
 
 
 @pytest.fixture
@@ -83,11 +79,16 @@ def cds_client(cds_app: Any) -> Any:
 
 
 @pytest.fixture
-def cds_keys(cds_app: Any) -> dict[str, dict[str, str]]:
-    """Authorization headers per role."""
-    store = cds_app.extensions["referral_api"].keys
-    return {role: {"Authorization": f"Bearer {store.create([role], f'cds-{role}')[1]}"}
-            for role in ("evaluator", "auditor", "clinician")}
+def app(cds_app: Any) -> Any:
+    """In this suite the shared fixtures (``keys``, ``role_headers``, ``client``) use
+    ``cds_app``."""
+    return cds_app
+
+
+@pytest.fixture
+def cds_keys(role_headers: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Authorization headers per role, for keys of ``cds_app`` (the shared ``role_headers``)."""
+    return role_headers
 
 
 @pytest.fixture
@@ -100,9 +101,3 @@ def auditor(cds_keys: dict[str, dict[str, str]]) -> dict[str, str]:
     return cds_keys["auditor"]
 
 
-@pytest.fixture(autouse=True)
-def fresh_failure_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with no recorded auth failures (the limiter is per process)."""
-    from referral_api import auth
-
-    monkeypatch.setattr(auth, "limiter", auth.FailureLimiter())

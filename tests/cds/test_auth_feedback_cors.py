@@ -21,7 +21,6 @@ from tests.cds.builders import (
     patient,
     service_request,
 )
-from tests.cds.conftest import build_cds_app
 
 SELECT = "/cds-services/spine-mri-appropriateness"
 FEEDBACK = "/cds-services/spine-mri-appropriateness/feedback"
@@ -90,8 +89,8 @@ def test_replayed_jti_is_401(cds_client, example_private_key):
 
 
 def test_audience_is_the_url_as_received_without_public_url(tmp_path, clients_file,
-                                                            example_private_key):
-    app = build_cds_app(tmp_path, CDS_CLIENTS=str(clients_file))
+                                                            example_private_key, build_cds_app):
+    app = build_cds_app(CDS_CLIENTS=str(clients_file))
     client = app.test_client()
     body = hook_request(service_request())
     good = mint(example_private_key, "http://localhost" + SELECT)
@@ -100,8 +99,8 @@ def test_audience_is_the_url_as_received_without_public_url(tmp_path, clients_fi
     app.extensions["referral_api"].log.close()
 
 
-def test_jwt_refused_when_no_clients_file(tmp_path, example_private_key):
-    app = build_cds_app(tmp_path, PUBLIC_URL=PUBLIC_URL)
+def test_jwt_refused_when_no_clients_file(tmp_path, example_private_key, build_cds_app):
+    app = build_cds_app(PUBLIC_URL=PUBLIC_URL)
     response = app.test_client().post(SELECT, json=hook_request(service_request()),
                                       headers=bearer(mint(example_private_key, AUD)))
     assert_401(response)
@@ -256,8 +255,8 @@ def test_other_origins_get_no_cors_grant(cds_client):
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
-def test_no_cors_origins_configured_means_no_grant(tmp_path):
-    app = build_cds_app(tmp_path)
+def test_no_cors_origins_configured_means_no_grant(tmp_path, build_cds_app):
+    app = build_cds_app()
     response = app.test_client().get("/cds-services", headers={"Origin": EHR_ORIGIN})
     assert "Access-Control-Allow-Origin" not in response.headers
     app.extensions["referral_api"].log.close()

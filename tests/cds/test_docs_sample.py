@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 from referral_api.config import PROJECT_ROOT
-from tests.cds.conftest import build_cds_app
 
 DOC = PROJECT_ROOT / "docs" / "ehr-integration.md"
 #: The sample's decision time: its onset (2026-11-02) and birth date are read at this instant.
@@ -21,9 +19,9 @@ def sample_blocks() -> tuple[dict, dict]:
     return json.loads(blocks[0]), json.loads(blocks[1])
 
 
-def test_sample_response_is_what_the_service_returns(tmp_path: Path):
+def test_sample_response_is_what_the_service_returns(build_cds_app):
     request, documented = sample_blocks()
-    app = build_cds_app(tmp_path, PUBLIC_URL="https://referral.example.org",
+    app = build_cds_app(PUBLIC_URL="https://referral.example.org",
                         EVALUATION_TIME=SAMPLE_TIME)
     key = app.extensions["referral_api"].keys.create(["evaluator"], "docs")[1]
     response = app.test_client().post("/cds-services/spine-mri-appropriateness", json=request,

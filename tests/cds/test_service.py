@@ -30,7 +30,6 @@ from tests.cds.builders import (
     service_request,
     walk_for_empty,
 )
-from tests.cds.conftest import build_cds_app
 
 SELECT = "/cds-services/spine-mri-appropriateness"
 SIGN = "/cds-services/spine-mri-appropriateness-sign"
@@ -115,8 +114,8 @@ def test_pama_ct_lumbar_low_back_pain_is_not_appropriate(cds_app, cds_client, ev
     assert "suggestions" not in card  # findings were assumed (no prefetch)
 
 
-def test_pama_response_shape_matches_the_argonaut_example(tmp_path, clients_file):
-    app = build_cds_app(tmp_path, PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients_file),
+def test_pama_response_shape_matches_the_argonaut_example(tmp_path, clients_file, build_cds_app):
+    app = build_cds_app(PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients_file),
                         PAMA_GCODE="G1011")
     client = app.test_client()
     key = app.extensions["referral_api"].keys.create(["evaluator"], "pama")[1]
@@ -227,8 +226,8 @@ def test_link_prefills_the_form_with_derived_facts_only(cds_client, evaluator):
     assert "age" not in bare_params and "symptom_duration_weeks" not in bare_params
 
 
-def test_link_uses_the_request_host_without_public_url(tmp_path):
-    app = build_cds_app(tmp_path)
+def test_link_uses_the_request_host_without_public_url(tmp_path, build_cds_app):
+    app = build_cds_app()
     key = app.extensions["referral_api"].keys.create(["evaluator"], "host")[1]
     data = call(app.test_client(), hook_request(service_request("72148")),
                 {"Authorization": f"Bearer {key}"})

@@ -7,7 +7,7 @@ the requests is written relative to it, so these tests mean the same on any day 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,6 @@ from tests.cds.builders import (
     service_request,
     walk_for_empty,
 )
-from tests.cds.conftest import build_cds_app
 
 SELECT = "/cds-services/spine-mri-appropriateness"
 V2_TIME = "2026-12-01T12:00:00+00:00"
@@ -47,11 +46,9 @@ def ago(days: int) -> str:
 
 
 @pytest.fixture
-def app(tmp_path: Path, clients_file: Path) -> Iterator[Any]:
-    app = build_cds_app(tmp_path, PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients_file),
-                        EVALUATION_TIME=V2_TIME)
-    yield app
-    app.extensions["referral_api"].log.close()
+def app(build_cds_app: Callable[..., Any], clients_file: Path) -> Any:
+    return build_cds_app(PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients_file),
+                         EVALUATION_TIME=V2_TIME)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from referral_api import cli
 from referral_api.config import PROJECT_ROOT
-from referral_api.store.sqlite.keys import KeyStore
+from referral_api.store.sqlite.keys import SQLiteKeyStore as KeyStore
 
 KEY_RE = re.compile(r"^rk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$")
 

@@ -1,4 +1,5 @@
-"""Fixtures for the clinical core: the real rules/ registry and a request builder."""
+"""Fixtures for the clinical core: the 2026.1.0 rule set, a rules/ copy, a request builder
+(``registry`` and ``vocabulary`` are shared: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,28 +9,15 @@ from typing import Any
 
 import pytest
 
-from referral_api.clinical.versions import RuleRegistry, RuleSet, load_registry
-from referral_api.clinical.vocabulary import Vocabulary
+from referral_api.clinical.versions import RuleRegistry, RuleSet
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
-
-
-@pytest.fixture(scope="session")
-def registry() -> RuleRegistry:
-    """The real, published rule sets (fails if the lock does not match)."""
-    return load_registry(RULES_DIR)
 
 
 @pytest.fixture(scope="session")
 def ruleset(registry: RuleRegistry) -> RuleSet:
     """spine-imaging 2026.1.0."""
     return registry.get("2026.1.0")
-
-
-@pytest.fixture(scope="session")
-def vocabulary(registry: RuleRegistry) -> Vocabulary:
-    """The vocabulary the rule sets share."""
-    return registry.vocabulary
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ body) conforms to what the document declares. Bounded: a few examples per operat
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -20,18 +18,15 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import make_app
-
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
 
 
 @pytest.fixture
-def served(tmp_path: Path):
-    app = make_app(tmp_path)
+def served(make_app):
+    app = make_app()
     _, key = app.extensions["referral_api"].keys.create(["admin"], "schemathesis")
-    yield schemathesis.openapi.from_wsgi("/openapi.json", app), key
-    app.extensions["referral_api"].log.close()
+    return schemathesis.openapi.from_wsgi("/openapi.json", app), key
 
 
 @pytest.mark.slow

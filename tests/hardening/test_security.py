@@ -21,21 +21,27 @@ import hmac
 import io
 import json
 import logging
+import re
 import sqlite3
-import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import gunicorn_harness as harness
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from werkzeug.test import EnvironBuilder
 
-from referral_api import SECURITY_HEADERS, auth
-from referral_api.config import MAX_BODY_BYTES
-from referral_api.store.sqlite.keys import KeyStore
+from referral_api import SECURITY_HEADERS
+from referral_api.config import (
+    DEFAULT_AUTH_FAILURE_LIMIT,
+    DEFAULT_AUTH_FAILURE_WINDOW_S,
+    MAX_BODY_BYTES,
+)
+from referral_api.store.sqlite.auth_failures import SQLiteAuthFailures
+from referral_api.store.sqlite.keys import SQLiteKeyStore as KeyStore
+from referral_api.throttle import FailureLimiter
+from scripts import gunicorn_harness as harness
 from tests.cds.builders import (
     EXAMPLE_ISSUER,
     PUBLIC_URL,
@@ -44,7 +50,7 @@ from tests.cds.builders import (
     mint,
     service_request,
 )
-from tests.conftest import TEST_SECRET, lumbar_request, make_app
+from tests.factories import TEST_SECRET, lumbar_request
 
 PROBLEM = "application/problem+json"
 PATIENT_REF = "MRN-SECRET-42"
@@ -69,14 +75,17 @@ def wrong_secret_token(token: str) -> str:
     return token[: -len(secret)] + other
 
 
-@pytest.fixture(autouse=True)
-def fresh_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with no recorded failures (the limiter is per process)."""
-    monkeypatch.setattr(auth, "limiter", auth.FailureLimiter())
-
-
 # The headers every response carries (referral_api.SECURITY_HEADERS: pairs or a mapping).
 EXPECTED_HEADERS = dict(SECURITY_HEADERS)
+# HTML pages add exactly one thing to the policy: the site's own script file (local times, the
+# Print button); still no inline script, nothing from elsewhere.
+PAGE_CSP = EXPECTED_HEADERS["Content-Security-Policy"].replace(
+    "default-src 'none'; ", "default-src 'none'; script-src 'self'; ")
+
+
+def csp_ok(value: str | None) -> bool:
+    """The app's policy, or the HTML pages' (the same plus ``script-src 'self'``)."""
+    return value in (EXPECTED_HEADERS["Content-Security-Policy"], PAGE_CSP)
 # Pages may choose their own referrer policy, but never one that sends the URL elsewhere.
 SAFE_REFERRER_POLICIES = {"no-referrer", "same-origin"}
 
@@ -87,6 +96,8 @@ def assert_security_headers(response: Any) -> None:
     for name, value in EXPECTED_HEADERS.items():
         if name == "Referrer-Policy":
             assert headers.get("referrer-policy") in SAFE_REFERRER_POLICIES
+        elif name == "Content-Security-Policy":
+            assert csp_ok(headers.get("content-security-policy")), response.status_code
         else:
             assert headers.get(name.lower()) == value, (name, response.status_code)
     assert headers.get("x-request-id")
@@ -137,13 +148,13 @@ def test_security_headers_on_every_kind_of_response(client, method, path, kwargs
     assert_security_headers(response)
 
 
-def test_security_headers_on_413_415_and_429(client, keys, monkeypatch) -> None:
+def test_security_headers_on_413_415_and_429(app, client, keys) -> None:
     headers = bearer(keys["evaluator"])
     too_big = client.post("/v1/decisions", headers=headers, content_type="application/json",
                           data=json.dumps(lumbar_request(ordering_clinician="x" * 70_000)))
     not_json = client.post("/v1/decisions", headers=headers, data="age=4",
                            content_type="application/x-www-form-urlencoded")
-    monkeypatch.setattr(auth, "limiter", auth.FailureLimiter(limit=1))
+    app.extensions["referral_api"].limiter.limit = 1
     client.get("/v1/rulesets", headers=bearer("rk_bad"))
     throttled = client.get("/v1/rulesets", headers=bearer("rk_bad"))
     for response, status in ((too_big, 413), (not_json, 415), (throttled, 429)):
@@ -152,9 +163,13 @@ def test_security_headers_on_413_415_and_429(client, keys, monkeypatch) -> None:
 
 
 def test_html_pages_run_under_the_policy(client) -> None:
-    # default-src 'none' blocks inline script and style: the pages must need neither.
-    html = client.get("/sign-in").get_data(as_text=True)
-    assert "<script" not in html.lower()
+    # default-src 'none' blocks inline script and style: the pages must need neither. The
+    # only script is the site's own file, allowed by script-src 'self'.
+    response = client.get("/sign-in")
+    html = response.get_data(as_text=True)
+    assert response.headers["Content-Security-Policy"] == PAGE_CSP
+    scripts = re.findall(r"<script[^>]*>", html.lower())
+    assert scripts == ['<script src="/assets/web.js" defer>']
     assert " style=" not in html.lower() and "<style" not in html.lower()
 
 
@@ -187,7 +202,9 @@ def test_no_server_banner_under_real_gunicorn(served) -> None:
         assert status in (200, 401, 404), (path, status)
         assert "server" not in received, (path, received.get("server"))
         for name, value in EXPECTED_HEADERS.items():
-            if name != "Referrer-Policy":
+            if name == "Content-Security-Policy":
+                assert csp_ok(received.get(name.lower())), (path, name)
+            elif name != "Referrer-Policy":
                 assert received.get(name.lower()) == value, (path, name)
 
 
@@ -251,8 +268,12 @@ def test_gunicorn_log_holds_no_secret_or_patient_reference(served) -> None:
     bad = harness.request(server, "GET", "/v1/rulesets", headers=bearer(wrong_secret_token(key)))
     assert bad[0] == 401
     text = served["log_path"].read_text(encoding="utf-8", errors="replace")
-    assert '"POST /v1/decisions" 201' in text  # the access log is there to be checked
-    assert '"GET /v1/decisions" 200' in text
+    # The access log is there to be checked: one JSON object a line, route templates.
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    access = {(e.get("method"), e.get("route"), e.get("status")) for e in lines
+              if e.get("logger") == "gunicorn.access"}
+    assert ("POST", "/v1/decisions", 201) in access
+    assert ("GET", "/v1/decisions", 200) in access
     secret = served["secret_file"].read_text(encoding="utf-8").strip()
     assert_no_leak(text, PATIENT_REF, key, key_secret(key),
                    key_secret(wrong_secret_token(key)), secret)
@@ -315,52 +336,56 @@ def test_key_store_holds_only_a_hash(app) -> None:
 
 
 class FakeClock:
-    """A monotonic clock the test moves by hand."""
+    """A wall clock the test moves by hand (the limiter counts in epoch seconds)."""
 
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = 1_800_000_000.0
 
-    def monotonic(self) -> float:
+    def __call__(self) -> float:
         return self.now
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Replace the limiter's clock (only in referral_api.auth)."""
-    fake = FakeClock()
-    monkeypatch.setattr(auth, "time", types.SimpleNamespace(monotonic=fake.monotonic))
-    return fake
+def clock() -> FakeClock:
+    return FakeClock()
 
 
-def test_limiter_counts_per_client_and_forgets_after_the_window(clock) -> None:
-    limiter = auth.FailureLimiter(limit=3, window_s=0.5)
-    for _ in range(2):
-        limiter.record("10.0.0.1")
-    assert limiter.retry_after("10.0.0.1") is None
-    limiter.record("10.0.0.1")
-    assert limiter.retry_after("10.0.0.1") == 1
-    assert limiter.retry_after("10.0.0.2") is None  # another client is not affected
+@pytest.fixture
+def counter(db_path: Path) -> Iterator[SQLiteAuthFailures]:
+    """The failure counters of a fresh database (shared by every worker of a host)."""
+    store = SQLiteAuthFailures(db_path)
+    yield store
+    store.close()
+
+
+def test_limiter_counts_per_client_and_forgets_after_the_window(counter, clock) -> None:
+    limiter = FailureLimiter(counter, limit=3, window_s=0.5, clock=clock)
+    assert [limiter.failure("10.0.0.1") for _ in range(3)] == [None] * 3
+    assert limiter.failure("10.0.0.1") == 1  # the fourth failure within the window: 429
+    assert limiter.failure("10.0.0.2") is None  # another client is not affected
     clock.now += 0.6
-    assert limiter.retry_after("10.0.0.1") is None
-    assert "10.0.0.1" not in limiter._failures  # forgotten, not kept as an empty entry
+    assert counter.failures("10.0.0.1", clock.now, 0.5) == 0  # forgotten
+    assert limiter.failure("10.0.0.1") is None
 
 
-def test_limiter_never_throttles_before_20_failures_in_a_minute(clock) -> None:
-    limiter = auth.FailureLimiter()
-    assert auth.FAILURE_LIMIT >= 20 and auth.FAILURE_WINDOW_S <= 60
+def test_limiter_never_throttles_before_20_failures_in_a_minute(counter, clock) -> None:
+    limiter = FailureLimiter(counter, limit=DEFAULT_AUTH_FAILURE_LIMIT,
+                             window_s=DEFAULT_AUTH_FAILURE_WINDOW_S, clock=clock)
+    assert DEFAULT_AUTH_FAILURE_LIMIT >= 20 and DEFAULT_AUTH_FAILURE_WINDOW_S <= 60
     # 19 failures a minute, for five minutes: never 20 within one minute, never throttled.
     for _ in range(5):
         for _ in range(19):
-            limiter.record("10.0.0.9")
-            assert limiter.retry_after("10.0.0.9") is None
+            assert limiter.failure("10.0.0.9") is None
             clock.now += 60.5 / 19
-    for _ in range(20):
-        limiter.record("10.0.0.9")
-    assert limiter.retry_after("10.0.0.9") is not None
+    # A quiet minute, then 20 failures at once: all 401; only the 21st is answered 429.
+    clock.now += 60
+    assert [limiter.failure("10.0.0.9") for _ in range(20)] == [None] * 20
+    assert limiter.failure("10.0.0.9") == 60
 
 
-def test_throttling_is_per_client_address_through_the_app(client, keys, monkeypatch) -> None:
-    monkeypatch.setattr(auth, "limiter", auth.FailureLimiter(limit=3))
+def test_throttling_is_per_client_address_through_the_app(app, client, keys) -> None:
+    svc = app.extensions["referral_api"]
+    svc.limiter.limit = 3
     bad = bearer(wrong_secret_token(keys["evaluator"]))
 
     def get(address: str, headers: dict[str, str], path: str = "/v1/rulesets") -> Any:
@@ -370,11 +395,12 @@ def test_throttling_is_per_client_address_through_the_app(client, keys, monkeypa
     throttled = get("10.0.0.1", bad)
     assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
     assert get("10.0.0.2", bad).status_code == 401
-    # A valid key, or a valid key without the role, is never a failure.
+    # A valid key, or a valid key without the role, is never a failure, and is answered even
+    # from the throttled address.
     assert {get("10.0.0.3", bearer(keys["evaluator"])).status_code for _ in range(10)} == {200}
     assert {get("10.0.0.3", bearer(keys["clinician"])).status_code for _ in range(10)} == {403}
-    assert auth.limiter.retry_after("10.0.0.3") is None
-    assert "10.0.0.3" not in auth.limiter._failures
+    assert get("10.0.0.1", bearer(keys["evaluator"])).status_code == 200
+    assert svc.limiter.counter.failures("10.0.0.3", svc.limiter.clock(), 60) == 0
 
 
 def test_valid_requests_between_failures_do_not_count(client, keys) -> None:
@@ -446,7 +472,7 @@ def test_malformed_json_never_echoes_the_body(client, keys) -> None:
 def test_no_secret_or_patient_reference_in_any_response_or_log_line(app, client, keys,
                                                                     monkeypatch,
                                                                     caplog) -> None:
-    from referral_api.store.sqlite.log import LogUnavailable
+    from referral_api.store.interface import LogUnavailable
 
     caplog.set_level(logging.DEBUG)
     svc = app.extensions["referral_api"]
@@ -497,14 +523,12 @@ def test_request_id_from_the_client_cannot_inject_into_log_lines(client) -> None
 
 
 @pytest.fixture
-def cds_client(tmp_path: Path) -> Iterator[Any]:
+def cds_client(tmp_path: Path, make_app: Callable[..., Any]) -> Any:
     """The service trusting the CDS Hooks spec's example issuer (inline JWKS)."""
     clients = tmp_path / "cds-clients.json"
     clients.write_text(json.dumps({EXAMPLE_ISSUER: {
         "jwks": conformance("cds-hooks-2.0.1-example.jwks.json")}}), encoding="utf-8")
-    app = make_app(tmp_path, PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients))
-    yield app.test_client()
-    app.extensions["referral_api"].log.close()
+    return make_app(PUBLIC_URL=PUBLIC_URL, CDS_CLIENTS=str(clients)).test_client()
 
 
 def _tampered(key: Any) -> str:

@@ -7,7 +7,8 @@ import io
 import re
 
 from referral_api.audit.export import CSV_COLUMNS
-from tests.web.conftest import sign_in
+from referral_api.store.interface import NewFeedback
+from tests.web.pages import sign_in
 
 
 def seed(app, n: int = 3, channel: str = "api") -> list[dict]:
@@ -36,7 +37,7 @@ def test_audit_requires_sign_in(browser) -> None:
 def test_audit_lists_filters_and_charts(browser, keys, web_app) -> None:
     records = seed(web_app, 3) + seed(web_app, 1, channel="form")
     web_app.extensions["referral_api"].log.append_feedback(
-        records[1]["decision_id"], {"outcome": "overridden"}, "client-api")
+        records[1]["decision_id"], NewFeedback("overridden"), "client-api")
     sign_in(browser, keys["auditor"])
     html = browser.get("/audit").get_data(as_text=True)
     for record in records:
@@ -79,7 +80,7 @@ def test_invalid_filter_is_shown_next_to_it(browser, keys) -> None:
 def test_decision_detail_shows_input_output_feedback_chain(browser, keys, web_app) -> None:
     record = seed(web_app, 1)[0]
     web_app.extensions["referral_api"].log.append_feedback(
-        record["decision_id"], {"outcome": "accepted"}, "client-api")
+        record["decision_id"], NewFeedback("accepted"), "client-api")
     sign_in(browser, keys["auditor"])
     response = browser.get(f"/audit/decisions/{record['decision_id']}")
     html = response.get_data(as_text=True)
@@ -131,7 +132,7 @@ def test_csv_export_is_the_api_export_and_neutralises_formulas(browser, keys, we
 
 def test_csv_export_when_the_log_cannot_be_read_is_a_503_page(browser, keys, web_app,
                                                               monkeypatch) -> None:
-    from referral_api.store.sqlite.log import LogUnavailable
+    from referral_api.store.interface import LogUnavailable
 
     sign_in(browser, keys["admin"])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from tests.web.conftest import (
+from tests.web.pages import (
     SUBMISSION_RE,
     cauda_equina_form,
     csrf_from,
@@ -97,14 +97,22 @@ def test_clinician_form_every_control_labelled(browser, keys, web_app) -> None:
     assert {"age", "sex", "region", "symptom_duration_weeks", "conservative_care_weeks",
             "intervention_candidate", "requested_procedure", "egfr", "findings",
             "contraindications"} <= names
-    vocabulary = web_app.extensions["referral_api"].vocabulary
+    # Every finding of the vocabulary in force is an explicit checkbox (delta §8.7); retired
+    # codes (deprecated, replaced) are not offered to a new request.
+    vocabulary = web_app.extensions["referral_api"].request_schema.vocabulary()
+    current = {c for c, f in vocabulary.findings.items() if not f.deprecated}
     finding_values = {c["value"] for c in page.controls if c.get("name") == "findings"}
-    assert finding_values == set(vocabulary.findings)
+    assert finding_values == current
     contra_values = {c["value"] for c in page.controls if c.get("name") == "contraindications"}
-    assert contra_values == set(vocabulary.contraindications)
+    assert contra_values == {c for c, item in vocabulary.contraindications.items()
+                             if not item.deprecated}
     for finding in vocabulary.findings.values():  # definitions come from the data file
-        assert finding.definition.replace("'", "&#39;").replace('"', "&#34;") in html
-    for legend in ("Red flags", "Neurological", "Trauma", "History"):
+        if not finding.deprecated:
+            assert finding.definition.replace("'", "&#39;").replace('"', "&#34;") in html
+    legends = (("Cauda equina", "Neurology", "Injury", "Infection", "Cancer", "History",
+                "Imaging already done") if vocabulary.format >= 2
+               else ("Red flags", "Neurological", "Trauma", "History"))
+    for legend in legends:
         assert f"<legend>{legend}</legend>" in html
     assert '<button type="submit" class="button-primary">Evaluate referral</button>' in html
 
@@ -214,14 +222,69 @@ def test_post_without_csrf_token_is_refused_and_not_logged(browser, keys, web_ap
     bad = browser.post("/", data={**cauda_equina_form(), "csrf_token": "forged"})
     assert bad.status_code == 400
     assert decision_count(web_app) == 0
+    # Refused, but not lost: the form comes back filled with a fresh token and says why.
+    page = parse(bad.get_data(as_text=True))
+    assert value_of(page, "age") == "52"
+    assert checked(page, "findings") == {"urinary_retention"}
+    assert "security token had expired" in bad.get_data(as_text=True)
+    assert csrf_from(bad.get_data(as_text=True)) != "forged"
 
 
-def test_post_without_session_is_refused(web_app) -> None:
+def test_post_without_session_keeps_what_was_entered(web_app, keys) -> None:
+    """A lost session (expired, cookie gone) leads to sign-in and back to the filled form."""
     client = web_app.test_client()
-    assert client.post("/", data={**cauda_equina_form(), "csrf_token": "x"}).status_code == 400
+    form = cauda_equina_form(findings=["urinary_retention", "fever"], egfr="25",
+                             patient_reference="MRN-0042", submission_id="s" * 32)
+    refused = client.post("/", data={**form, "csrf_token": "x"})
+    assert refused.status_code == 401
+    html = refused.get_data(as_text=True)
+    assert 'name="key"' in html and "what you" in html and "entered is kept" in html
+    assert decision_count(web_app) == 0
+    # the values ride along as hidden fields of the sign-in form, never in the URL
+    assert '<input type="hidden" name="egfr" value="25">' in html
+    assert '<input type="hidden" name="findings" value="fever">' in html
+    resumed = client.post("/sign-in", data={
+        **form, "resume": "1", "key": keys["clinician"], "csrf_token": csrf_from(html)})
+    assert resumed.status_code == 200
+    page = parse(resumed.get_data(as_text=True))
+    assert value_of(page, "age") == "52" and value_of(page, "egfr") == "25"
+    assert value_of(page, "patient_reference") == "MRN-0042"
+    assert checked(page, "findings") == {"urinary_retention", "fever"}
+    assert page.selected["region"] == "lumbar"
+    assert "signed in again" in resumed.get_data(as_text=True)
+    # and submitting it now evaluates once
+    done = client.post("/", data={**form, "csrf_token": csrf_from(resumed.get_data(
+        as_text=True))})
+    assert done.status_code == 200 and decision_count(web_app) == 1
+
+
+def test_wrong_key_on_resume_keeps_the_values(web_app, keys) -> None:
+    client = web_app.test_client()
+    html = client.post("/", data={**cauda_equina_form(), "csrf_token": "x"}).get_data(
+        as_text=True)
+    again = client.post("/sign-in", data={**cauda_equina_form(), "resume": "1",
+                                          "key": "wrong", "csrf_token": csrf_from(html)})
+    assert again.status_code == 401
+    text = again.get_data(as_text=True)
+    assert "not valid" in text and '<input type="hidden" name="age" value="52">' in text
+
+
+def test_expired_sign_in_page_keeps_the_values(web_app, keys) -> None:
+    client = web_app.test_client()
+    stale = client.post("/sign-in", data={**cauda_equina_form(), "resume": "1",
+                                          "key": keys["clinician"], "csrf_token": "old"})
+    assert stale.status_code == 400
+    text = stale.get_data(as_text=True)
+    assert "sign-in page had expired" in text
+    assert '<input type="hidden" name="age" value="52">' in text
+
+
+def test_anonymous_token_carries_no_role(web_app) -> None:
+    client = web_app.test_client()
     # a token from an anonymous (signed-out) session is valid CSRF but carries no role
     token = csrf_from(client.get("/").get_data(as_text=True))
-    assert client.post("/", data={**cauda_equina_form(), "csrf_token": token}).status_code == 403
+    response = client.post("/", data={**cauda_equina_form(), "csrf_token": token})
+    assert response.status_code == 401 and 'name="key"' in response.get_data(as_text=True)
     assert decision_count(web_app) == 0
 
 
@@ -230,6 +293,7 @@ def test_token_from_before_sign_in_is_not_valid_after(browser, keys, web_app) ->
     browser.post("/sign-in", data={"key": keys["clinician"], "csrf_token": old_token})
     response = browser.post("/", data={**cauda_equina_form(), "csrf_token": old_token})
     assert response.status_code == 400
+    assert csrf_from(response.get_data(as_text=True)) != old_token
     assert decision_count(web_app) == 0
 
 
@@ -262,10 +326,13 @@ def test_admin_may_use_both(browser, keys) -> None:
     assert browser.get("/audit").status_code == 200
 
 
-def test_pages_run_no_script_and_are_not_cached(browser) -> None:
+def test_pages_run_only_their_own_script_and_are_not_cached(browser) -> None:
     response = browser.get("/")
-    assert "<script" not in response.get_data(as_text=True)
-    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    html = response.get_data(as_text=True)
+    assert html.count("<script") == 1 and '<script src="/assets/web.js" defer>' in html
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src 'self';" in policy
+    assert "unsafe-inline" not in policy
     assert response.headers["Cache-Control"] == "no-store"
     css = browser.get("/assets/web.css")
     assert css.status_code == 200 and "@media print" in css.get_data(as_text=True)
@@ -275,8 +342,35 @@ def test_revoking_the_key_ends_the_session(browser, keys, web_app) -> None:
     assert sign_in(browser, keys["clinician"]).status_code == 303
     assert 'name="findings"' in browser.get("/").get_data(as_text=True)
     store = web_app.extensions["referral_api"].keys
-    key_id = next(k.key_id for k in store.list() if k.label == "test-clinician")
+    key_id = next(k.key_id for k in store.list_keys() if k.label == "test-clinician")
     assert store.revoke(key_id)
     html = browser.get("/").get_data(as_text=True)
     assert 'name="key"' in html
     assert 'name="findings"' not in html
+
+
+def test_timed_out_session_mid_form_comes_back_filled(browser, keys, web_app,
+                                                      monkeypatch) -> None:
+    """The shift-long session ends while the form is open: same cookie, same CSRF token."""
+    import time as real_time
+
+    from referral_api.web import session_auth
+
+    sign_in(browser, keys["clinician"])
+    html = browser.get("/").get_data(as_text=True)
+    later = real_time.time() + session_auth.MAX_AGE_S + 60
+    monkeypatch.setattr(session_auth.time, "time", lambda: later)
+    form = cauda_equina_form(egfr="41")
+    refused = browser.post("/", data={**form, "csrf_token": csrf_from(html),
+                                      "submission_id": SUBMISSION_RE.search(html).group(1)})
+    assert refused.status_code == 401 and decision_count(web_app) == 0
+    page = refused.get_data(as_text=True)
+    resumed = browser.post("/sign-in", data={**form, "resume": "1", "key": keys["clinician"],
+                                             "csrf_token": csrf_from(page),
+                                             "submission_id": SUBMISSION_RE.search(html).group(1)})
+    filled = parse(resumed.get_data(as_text=True))
+    assert value_of(filled, "egfr") == "41" and checked(filled, "findings") == {
+        "urinary_retention"}
+    # the submission id survives too, so a double submit still logs one decision
+    assert SUBMISSION_RE.search(resumed.get_data(as_text=True)).group(1) == \
+        SUBMISSION_RE.search(html).group(1)

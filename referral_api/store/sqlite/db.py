@@ -11,16 +11,19 @@ when another process wrote in between, instead of waiting on ``busy_timeout``.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+#: A time limit's progress handler runs every this many SQLite VM instructions (~0.1 ms).
+PROGRESS_OPS = 2000
 
 # Connections inherited from a parent process across fork() are never closed by the child:
 # closing them could release POSIX locks the child's own connection holds on the same file.
@@ -118,13 +121,37 @@ class LazyDatabase:
         self._local.db = None
 
 
-def utc_timestamp(moment: dt.datetime | None = None) -> str:
-    """ISO 8601 UTC with milliseconds and ``Z``: ``2026-11-23T18:00:00.123Z``.
+@dataclass
+class TimeLimit:
+    """State of one :func:`time_limit`: whether it stopped a statement."""
 
-    Fixed width (the year is always four digits), so text order equals time order (used by
-    range filters). A naive ``moment`` is taken as UTC. Raises ``OverflowError`` when the
-    instant falls outside years 1–9999 once converted to UTC.
+    timeout_ms: int
+    tripped: bool = False
+
+
+@contextlib.contextmanager
+def time_limit(conn: sqlite3.Connection, timeout_ms: int) -> Iterator[TimeLimit]:
+    """Interrupt the statements run on ``conn`` in the block once ``timeout_ms`` have passed.
+
+    SQLite then raises ``OperationalError: interrupted``; the yielded :class:`TimeLimit` says
+    whether the limit was the cause. After tripping, the handler lets statements run again so
+    that the transaction can still be ended.
     """
-    moment = moment or dt.datetime.now(dt.UTC)
-    moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    deadline = time.monotonic() + timeout_ms / 1000
+    state = TimeLimit(timeout_ms)
+
+    def progress() -> int:
+        if state.tripped:
+            return 0
+        if time.monotonic() > deadline:
+            state.tripped = True
+            return 1  # non-zero: SQLite interrupts the running statement
+        return 0
+
+    conn.set_progress_handler(progress, PROGRESS_OPS)
+    try:
+        yield state
+    finally:
+        # After an error the store may have closed the connection: nothing to reset then.
+        with contextlib.suppress(sqlite3.Error):
+            conn.set_progress_handler(None, 0)

@@ -9,6 +9,7 @@ the stored hash cannot be brute-forced, and verification stays cheap on every re
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -17,31 +18,40 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import sqlite_utils
 
-from referral_api.store.sqlite.db import LazyDatabase, utc_timestamp, write_transaction
-from referral_api.store.sqlite.log import LogUnavailable
+from referral_api.enums import ROLES
+from referral_api.store.interface import ApiKey, LogUnavailable
+from referral_api.store.sqlite.db import LazyDatabase, write_transaction
+from referral_api.store.timestamps import utc_timestamp
 
-ROLES = ("evaluator", "clinician", "auditor", "admin")
 TOKEN_PREFIX = "rk_"  # noqa: S105 - a format prefix, not a secret
 CACHE_TTL_SECONDS = 5.0
 _CACHE_MAX = 1024
 _TOKEN_RE = re.compile(r"rk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 
 
-@dataclass(frozen=True)
-class ApiKey:
-    """A stored key, without its secret."""
-
-    key_id: str
-    label: str
-    roles: tuple[str, ...]
-    created_at: str
-    revoked_at: str | None
+def identify_token(token: str, row_of: Callable[[str], dict | None]
+                   ) -> tuple[ApiKey | None, str | None]:
+    """``(key, None)`` for a valid token, else ``(None, reason)``; ``row_of(key_id)`` reads
+    the stored ``api_keys`` row (any backend: the PostgreSQL key store uses this too)."""
+    if not isinstance(token, str):
+        return None, "malformed_key"
+    match = _TOKEN_RE.fullmatch(token)
+    if match is None:
+        return None, "malformed_key"
+    key_id, secret = match.groups()
+    row = row_of(key_id)
+    if row is None:
+        return None, "unknown_key"
+    if not hmac.compare_digest(_secret_hash(secret), row["secret_sha256"]):
+        return None, "wrong_secret"
+    if row["revoked_at"] is not None:
+        return None, "revoked_key"
+    return _api_key(row), None
 
 
 def _secret_hash(secret: str) -> str:
@@ -58,21 +68,21 @@ def _api_key(row: dict) -> ApiKey:
     )
 
 
-class KeyStore:
-    """API keys in the ``api_keys`` table.
+class SQLiteKeyStore:
+    """:class:`~referral_api.store.interface.KeyStore` in the ``api_keys`` table.
 
     ``log_or_db``: a :class:`~referral_api.store.sqlite.log.SQLiteDecisionLog` (its lazily opened
     connections are shared), a :class:`~referral_api.store.sqlite.db.LazyDatabase`, or a path.
     """
 
-    def __init__(self, log_or_db: object):
+    def __init__(self, log_or_db: object) -> None:
         connections = getattr(log_or_db, "connections", log_or_db)
         if isinstance(connections, LazyDatabase):
             self._connections = connections
         elif isinstance(connections, (str, Path)):
             self._connections = LazyDatabase(connections)
         else:
-            raise TypeError("KeyStore needs a SQLiteDecisionLog, a LazyDatabase or a path")
+            raise TypeError("SQLiteKeyStore needs a SQLiteDecisionLog, a LazyDatabase or a path")
         # key_id -> (monotonic time fetched, stored row); per process, short TTL so that a
         # revocation made by another process takes effect within CACHE_TTL_SECONDS.
         self._cache: dict[str, tuple[float, dict]] = {}
@@ -80,6 +90,15 @@ class KeyStore:
 
     def _db(self) -> sqlite_utils.Database:
         return self._connections.get()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _unavailable_on_error(what: str) -> Iterator[None]:
+        """SQLite errors as :class:`LogUnavailable` (the interface's error: 503, not 500)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise LogUnavailable(f"the key store {what}: {type(exc).__name__}") from exc
 
     def create(self, roles: Sequence[str], label: str) -> tuple[ApiKey, str]:
         """Store a new key; return it with its plaintext token (shown once, never stored)."""
@@ -92,8 +111,7 @@ class KeyStore:
         if not label or not label.strip():
             raise ValueError("a key needs a label")
         secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode("ascii")
-        db = self._db()
-        with write_transaction(db):
+        with self._unavailable_on_error("cannot be written"), write_transaction(db := self._db()):
             while True:
                 key_id = secrets.token_hex(6)
                 taken = db.conn.execute(
@@ -141,24 +159,20 @@ class KeyStore:
         Raises :class:`~referral_api.store.sqlite.log.LogUnavailable` when the database cannot
         be read (the caller answers 503, not 401).
         """
-        if not isinstance(token, str):
-            return None
-        match = _TOKEN_RE.fullmatch(token)
-        if match is None:
-            return None
-        key_id, secret = match.groups()
+        return self.identify(token)[0]
+
+    def identify(self, token: str) -> tuple[ApiKey | None, str | None]:
+        """``(key, None)`` for a valid token, else ``(None, reason)``.
+
+        ``reason`` is one of :data:`~referral_api.store.interface.KEY_REFUSAL_REASONS` (for
+        security logs and metrics; it names no secret). A revoked key is named as such: its
+        use is worth an operator's attention.
+        """
         try:
-            row = self._row(key_id)
+            return identify_token(token, self._row)
         except sqlite3.Error as exc:
             # The app maps LogUnavailable to 503: a database fault is not a bad credential.
             raise LogUnavailable(f"the key store cannot be read: {type(exc).__name__}") from exc
-        if row is None:
-            return None
-        if not hmac.compare_digest(_secret_hash(secret), row["secret_sha256"]):
-            return None
-        if row["revoked_at"] is not None:
-            return None
-        return _api_key(row)
 
     def active(self, key_id: str) -> ApiKey | None:
         """The key with this id when it exists and is not revoked (cached like ``verify``).
@@ -173,16 +187,18 @@ class KeyStore:
             return None
         return _api_key(row)
 
-    def list(self) -> list[ApiKey]:
+    def list_keys(self) -> list[ApiKey]:
         """Every key, oldest first, revoked ones included."""
-        cursor = self._db().conn.execute("SELECT * FROM api_keys ORDER BY created_at, key_id")
-        keys = [d[0] for d in cursor.description]
-        return [_api_key(dict(zip(keys, row, strict=True))) for row in cursor.fetchall()]
+        with self._unavailable_on_error("cannot be read"):
+            cursor = self._db().conn.execute(
+                "SELECT * FROM api_keys ORDER BY created_at, key_id")
+            keys = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return [_api_key(dict(zip(keys, row, strict=True))) for row in rows]
 
     def revoke(self, key_id: str) -> bool:
         """Revoke a key; False when unknown or already revoked."""
-        db = self._db()
-        with write_transaction(db):
+        with self._unavailable_on_error("cannot be written"), write_transaction(db := self._db()):
             cursor = db.conn.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
                 [utc_timestamp(), key_id],
@@ -194,7 +210,7 @@ class KeyStore:
 
     def count(self, role: str | None = None, include_revoked: bool = False) -> int:
         """Number of keys (holding ``role``, when given)."""
-        keys = self.list()
+        keys = self.list_keys()
         return sum(
             1
             for k in keys
@@ -202,4 +218,4 @@ class KeyStore:
         )
 
 
-__all__ = ["ROLES", "ApiKey", "KeyStore"]
+__all__ = ["SQLiteKeyStore", "identify_token"]

@@ -16,27 +16,47 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
+import hashlib
+import shutil
 import sqlite3
-import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 import sqlite_utils
 
+from referral_api.config import READY_MIN_FREE_BYTES
 from referral_api.enums import CHANNELS, FEEDBACK_OUTCOMES
 from referral_api.store.canonical import GENESIS_HASH, canonical_json, chain_hash
+from referral_api.store.interface import (
+    DEFAULT_QUERY_TIMEOUT_MS,
+    IDEMPOTENCY_HOURS,
+    IdempotencyConflict,
+    LogUnavailable,
+    NewDecision,
+    NewFeedback,
+    QueryTimeout,
+    StoreHealth,
+    UnknownDecision,
+)
+from referral_api.store.query_args import normalize_filters
+from referral_api.store.records import access_entry, decision_record, feedback_item, scenario_id
+from referral_api.store.sqlite import queries
 from referral_api.store.sqlite.db import (
     DEFAULT_BUSY_TIMEOUT_MS,
     LazyDatabase,
-    utc_timestamp,
+    time_limit,
     write_transaction,
 )
+from referral_api.store.sqlite.writer import ProcessLock, lock_path_for
+from referral_api.store.timestamps import utc_timestamp
 
-IDEMPOTENCY_HOURS = 24
+__all__ = ["SQLiteDecisionLog", "utc_now"]
+
+T = TypeVar("T")
+
 # jti rows are kept this long after their token's exp, so a token still accepted within the
 # JWT library's clock leeway cannot be replayed once its row is purged.
 JTI_RETENTION_SECONDS = 600
@@ -62,57 +82,9 @@ _CHAINS = {
 }
 
 
-class LogUnavailable(Exception):
-    """The log could not be read or durably written; nothing was committed (answer 503)."""
-
-
-class IdempotencyConflict(Exception):
-    """The idempotency key was already used by this client with a different body (422)."""
-
-
-@dataclass(frozen=True)
-class NewDecision:
-    """A decision to append.  ``output`` is the engine result (the response body fields)."""
-
-    channel: str
-    client: str
-    ordering_clinician: str | None
-    patient_hash: str | None
-    input: dict
-    output: dict
-    ruleset_version: str
-    ruleset_sha256: str
-    engine_version: str
-    latency_ms: float
-    hook_instance: str | None = None
-    order_ref: str | None = None
-    idempotency_key: str | None = None
-    body_sha256: str | None = None
-    #: Whose keys these are: the credential (API key id) that sent the request. Two keys
-    #: that share a label must not see each other's decisions; defaults to ``client``.
-    idempotency_scope: str | None = None
-
-    @property
-    def idempotency_owner(self) -> str:
-        """The namespace of ``idempotency_key``."""
-        return self.idempotency_scope or self.client
-
-
-class DecisionLog(Protocol):
-    """Storage interface of the decision log (see :class:`SQLiteDecisionLog` for semantics)."""
-
-    def append(self, new: NewDecision) -> tuple[dict, bool]: ...
-    def append_many(self, news: Sequence[NewDecision]) -> list[tuple[dict, bool]]: ...
-    def get(self, decision_id: str) -> dict | None: ...
-    def find_by_order(self, hook_instance: str, order_ref: str) -> dict | None: ...
-    def find_idempotent(
-        self, client: str, key: str, max_age_hours: float = IDEMPOTENCY_HOURS
-    ) -> tuple[str, dict] | None: ...
-    def append_feedback(self, decision_id: str, feedback: dict, client: str) -> dict: ...
-    def verify(self, expect_head: str | None = None, expect_count: int | None = None) -> dict: ...
-    def record_access(self, actor: str, action: str, target: dict) -> None: ...
-    def seen_jti(self, iss: str, jti: str, exp: int) -> bool: ...
-    def ping(self) -> None: ...
+def utc_now() -> dt.datetime:
+    """The current time in UTC: the default clock of the log (tests inject their own)."""
+    return dt.datetime.now(dt.UTC)
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
@@ -127,10 +99,6 @@ def _one(cursor: sqlite3.Cursor) -> dict | None:
 
 def _json_or_none(value: Any) -> str | None:
     return None if value is None else canonical_json(value).decode("utf-8")
-
-
-def _load_or_none(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 def _insert(conn: sqlite3.Connection, table: str, row: dict) -> None:
@@ -153,67 +121,67 @@ def _chain_row(fields: dict) -> dict:
     return {**fields, "hash": chain_hash(fields["prev_hash"], fields)}
 
 
-def decision_record(
-    row: dict,
-    feedback_rows: Sequence[dict] = (),
-    *,
-    parsed: tuple[dict, dict] | None = None,
-) -> dict:
-    """The API shape of a decision (api-v1.md "Decision records") from its stored row.
+#: The insert of one decision row (columns in table order).
+_INSERT_DECISION = (
+    f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}) "  # noqa: S608 - module constants
+    f"VALUES ({', '.join('?' for _ in DECISION_COLUMNS)})"
+)
+#: The hashed text of a decision is canonical JSON: keys sorted. The three columns that
+#: depend on the chain head go before these keys (``created_at`` < ``decision_id``,
+#: ``prev_hash`` < ``region``, ``seq`` < ``urgency``), so the text of every other column is
+#: made before the write lock and the head's fields are spliced in under it.
+_HEAD_SPLITS = (b',"decision_id":', b',"region":', b',"urgency":')
 
-    ``parsed`` = ``(input, output)`` when the caller already holds the objects the row's JSON
-    columns were serialised from (the append path), so they need not be parsed back.
+
+def _split_hashed_text(fields: dict) -> tuple[bytes, bytes, bytes, bytes]:
+    """``canonical_json(fields)`` cut where ``created_at``, ``prev_hash`` and ``seq`` go.
+
+    ``fields`` is flat (scalars only), so a key's quote is the only unescaped ``"`` preceded
+    by a comma: each marker occurs exactly once, at its key.
     """
-    if parsed is None:
-        input_obj, record = json.loads(row["input_json"]), json.loads(row["output_json"])
-    else:
-        input_obj, record = parsed[0], dict(parsed[1])
-    record.update(
-        decision_id=row["decision_id"],
-        created_at=row["created_at"],
-        channel=row["channel"],
-        input=input_obj,
-        client=row["client"],
-        ordering_clinician=row["ordering_clinician"],
-        engine_version=row["engine_version"],
-        latency_ms=row["latency_ms"],
-        hook_instance=row["hook_instance"],
-        feedback=[feedback_item(f) for f in feedback_rows],
-        chain={"seq": row["seq"], "prev_hash": row["prev_hash"], "hash": row["hash"]},
-    )
-    return record
+    text = canonical_json(fields)
+    cuts = [text.index(marker) for marker in _HEAD_SPLITS]
+    return text[: cuts[0]], text[cuts[0]: cuts[1]], text[cuts[1]: cuts[2]], text[cuts[2]:]
 
 
-def feedback_item(row: dict) -> dict:
-    """The API shape of one feedback entry from its stored row."""
-    return {
-        "outcome": row["outcome"],
-        "override_reason": _load_or_none(row["override_reason_json"]),
-        "accepted_suggestions": _load_or_none(row["accepted_suggestions_json"]),
-        "outcome_timestamp": row["outcome_timestamp"],
-        "received_at": row["received_at"],
-        "client": row["client"],
-        "chain": {"seq": row["seq"], "prev_hash": row["prev_hash"], "hash": row["hash"]},
-    }
+@dataclass(slots=True)
+class _Prepared:
+    """A decision ready to be chained: its row without the head's fields, and their text."""
 
-
-def _scenario_id(output: dict) -> str | None:
-    scenario = output.get("scenario")
-    if isinstance(scenario, dict):
-        return scenario.get("id")
-    return scenario if isinstance(scenario, str) else None
-
-
-def _feedback_field(feedback: dict, camel: str, snake: str) -> Any:
-    return feedback.get(camel, feedback.get(snake))
+    new: NewDecision
+    fields: dict
+    hashed_parts: tuple[bytes, bytes, bytes, bytes]
+    #: The decision's time, taken before the lock, and its ``utc_timestamp``.
+    at: dt.datetime
+    now: str
 
 
 class SQLiteDecisionLog:
-    """:class:`DecisionLog` on one SQLite file, one lazily opened connection per thread."""
+    """:class:`~referral_api.store.interface.DecisionLog` on one SQLite file, one lazily opened
+    connection per thread.
 
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS):
+    ``query_timeout_ms`` bounds every audit read (:class:`QueryTimeout`); ``clock`` gives the
+    times recorded in the chains (tests pass a fake one instead of sleeping).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        query_timeout_ms: int = DEFAULT_QUERY_TIMEOUT_MS,
+        clock: Callable[[], dt.datetime] = utc_now,
+        write_lock_path: str | Path | None = None,
+        use_write_lock: bool = True,
+    ) -> None:
         self.path = Path(path)
         self.connections = LazyDatabase(self.path, busy_timeout_ms=busy_timeout_ms)
+        self.query_timeout_ms = query_timeout_ms
+        self.clock = clock
+        # Decision appends of every process and thread queue on this lock (see .writer);
+        # ``write_lock_path`` defaults to ``<db>.write-lock``.
+        self._write_lock = ProcessLock(
+            (write_lock_path or lock_path_for(self.path)) if use_write_lock else None)
 
     # -- connection handling --------------------------------------------------------------
 
@@ -232,8 +200,9 @@ class SQLiteDecisionLog:
                               + (f" [{code}]" if code else ""))
 
     def close(self) -> None:
-        """Close this thread's connection."""
+        """Close this thread's connection and this process's write-lock descriptor."""
         self.connections.close()
+        self._write_lock.close()
 
     # -- decisions ----------------------------------------------------------------------
 
@@ -250,78 +219,95 @@ class SQLiteDecisionLog:
         """Append several decisions in ONE durable transaction (group commit).
 
         All or nothing: an :class:`IdempotencyConflict` on any item rolls back the batch.
+        The decision write lock (:mod:`.writer`) is held around the write transaction only:
+        everything that does not depend on the chain head (identifiers, canonical JSON of
+        input and output, the hashed text around the head's fields) is prepared before it,
+        and the records returned are built after it.
         """
-        for new in news:
-            self._validate(new)
         if not news:
             return []
+        prepared = [self._prepare(new) for new in news]
         try:
             db = self.db()
             conn = db.conn
-            with write_transaction(db):
-                results = self._append_in_tx(conn, news)
+            with self._write_lock.held(), write_transaction(db):
+                outcomes = self._append_in_tx(conn, prepared)
         except IdempotencyConflict:
             raise
         except sqlite3.Error as exc:
             raise self._unavailable(exc, "the decision could not be recorded") from exc
-        return results
+        return [
+            (decision_record(found, parsed=(p.new.input, p.new.output)), True)
+            if created else (found, False)
+            for p, (found, created) in zip(prepared, outcomes, strict=True)
+        ]
 
-    @staticmethod
-    def _validate(new: NewDecision) -> None:
+    def _prepare(self, new: NewDecision) -> _Prepared:
+        """Everything of a decision's row that does not depend on the chain head."""
         if new.channel not in CHANNELS:
             raise ValueError(f"channel must be one of {CHANNELS}")
         if new.idempotency_key is not None and not new.body_sha256:
             raise ValueError("an idempotency key needs body_sha256")
+        output = new.output
+        fields = {
+            "channel": new.channel,
+            "client": new.client,
+            "decision_id": str(uuid.uuid4()),
+            "engine_version": new.engine_version,
+            "hook_instance": new.hook_instance,
+            "input_json": canonical_json(new.input).decode("utf-8"),
+            # Rounded so the stored REAL and the hashed JSON number are the same.
+            "latency_ms": round(float(new.latency_ms), 3),
+            "order_ref": new.order_ref,
+            "ordering_clinician": new.ordering_clinician,
+            "output_json": canonical_json(output).decode("utf-8"),
+            "patient_hash": new.patient_hash,
+            "region": output.get("region", new.input.get("region")),
+            "ruleset_sha256": new.ruleset_sha256,
+            "ruleset_version": new.ruleset_version,
+            "scenario": scenario_id(output),
+            "urgency": output.get("urgency"),
+            "appropriateness": output.get("appropriateness"),
+        }
+        at = self.clock()
+        return _Prepared(new, fields, _split_hashed_text(fields), at, utc_timestamp(at))
 
     def _append_in_tx(
-        self, conn: sqlite3.Connection, news: Sequence[NewDecision]
+        self, conn: sqlite3.Connection, prepared: Sequence[_Prepared]
     ) -> list[tuple[dict, bool]]:
+        """Inside the write lock: read the head, hash, insert. Returns ``(row, True)`` per new
+        decision and ``(record, False)`` per repeat."""
         head = conn.execute(
             "SELECT seq, hash, created_at FROM decisions ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         seq, prev_hash, last_created = head if head else (0, GENESIS_HASH, "")
-        now = dt.datetime.now(dt.UTC)
         # created_at never goes backwards along the chain (clock steps), so time ranges map
-        # to seq ranges and "newest first" by seq is also newest first by time.
-        created_at = max(utc_timestamp(now), last_created)
-        if any(new.idempotency_key is not None for new in news):
+        # to seq ranges and "newest first" by seq is also newest first by time. One time for
+        # the whole transaction: the latest of the batch's, taken before the lock.
+        created_at = max(max(p.now for p in prepared), last_created)
+        if any(p.new.idempotency_key is not None for p in prepared):
             # Expired keys are purged only when keys are in play: the check below then never
             # sees a key older than 24 h, and plain decisions pay nothing for the feature.
+            now = max(p.at for p in prepared)
             cutoff = utc_timestamp(now - dt.timedelta(hours=IDEMPOTENCY_HOURS))
             conn.execute("DELETE FROM idempotency WHERE created_at < ?", [cutoff])
-        results: list[tuple[dict, bool]] = []
-        for new in news:
+        created_json = canonical_json(created_at)
+        outcomes: list[tuple[dict, bool]] = []
+        for p in prepared:
+            new = p.new
             existing = self._existing_in_tx(conn, new)
             if existing is not None:
-                results.append((existing, False))
+                outcomes.append((existing, False))
                 continue
             seq += 1
-            row = _chain_row(
-                {
-                    "seq": seq,
-                    "decision_id": str(uuid.uuid4()),
-                    "created_at": created_at,
-                    "channel": new.channel,
-                    "client": new.client,
-                    "ordering_clinician": new.ordering_clinician,
-                    "patient_hash": new.patient_hash,
-                    "region": new.output.get("region", new.input.get("region")),
-                    "appropriateness": new.output.get("appropriateness"),
-                    "urgency": new.output.get("urgency"),
-                    "scenario": _scenario_id(new.output),
-                    "ruleset_version": new.ruleset_version,
-                    "ruleset_sha256": new.ruleset_sha256,
-                    "engine_version": new.engine_version,
-                    # Rounded so the stored REAL and the hashed JSON number are the same.
-                    "latency_ms": round(float(new.latency_ms), 3),
-                    "hook_instance": new.hook_instance,
-                    "order_ref": new.order_ref,
-                    "input_json": canonical_json(new.input).decode("utf-8"),
-                    "output_json": canonical_json(new.output).decode("utf-8"),
-                    "prev_hash": prev_hash,
-                }
-            )
-            _insert(conn, "decisions", row)
+            before, middle, after, tail = p.hashed_parts
+            digest = hashlib.sha256(prev_hash.encode("ascii"))
+            digest.update(before + b',"created_at":' + created_json + middle
+                          + b',"prev_hash":' + canonical_json(prev_hash) + after
+                          + b',"seq":' + str(seq).encode("ascii") + tail)
+            row = {**p.fields, "seq": seq, "created_at": created_at, "prev_hash": prev_hash,
+                   "hash": digest.hexdigest()}
+            conn.execute(_INSERT_DECISION, [row[c] for c in DECISION_COLUMNS])
             prev_hash = row["hash"]
             if new.idempotency_key is not None:
                 _insert(
@@ -335,8 +321,8 @@ class SQLiteDecisionLog:
                         "created_at": created_at,
                     },
                 )
-            results.append((decision_record(row, parsed=(new.input, new.output)), True))
-        return results
+            outcomes.append((row, True))
+        return outcomes
 
     def _existing_in_tx(self, conn: sqlite3.Connection, new: NewDecision) -> dict | None:
         """The already recorded decision this one repeats, if any (inside the write lock)."""
@@ -377,15 +363,26 @@ class SQLiteDecisionLog:
         row = _one(conn.execute("SELECT * FROM decisions WHERE decision_id = ?", [decision_id]))
         return None if row is None else self._with_feedback(conn, row)
 
-    def _read(self, what: str, fn: Any, *args: Any) -> Any:
+    def _audit(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run the read ``fn(conn, *args)`` under the time limit; map SQLite errors."""
         try:
-            return fn(self.db().conn, *args)
+            conn = self.db().conn
+            with time_limit(conn, self.query_timeout_ms) as limit:
+                try:
+                    return fn(conn, *args)
+                except sqlite3.Error:
+                    if not limit.tripped:
+                        raise
+                    # Stopped by the limit, not broken: keep the connection, end the snapshot.
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise QueryTimeout(self.query_timeout_ms) from None
         except sqlite3.Error as exc:
-            raise self._unavailable(exc, what) from exc
+            raise self._unavailable(exc, "the decision log cannot be read") from exc
 
     def get(self, decision_id: str) -> dict | None:
         """The full record (feedback oldest first, chain), or None."""
-        return self._read("the decision log cannot be read", self._get, decision_id)
+        return self._audit(self._get, decision_id)
 
     def find_by_order(self, hook_instance: str, order_ref: str) -> dict | None:
         """The decision already made for this CDS Hooks ``hookInstance`` and ServiceRequest."""
@@ -399,28 +396,7 @@ class SQLiteDecisionLog:
             )
             return None if row is None else self._with_feedback(conn, row)
 
-        return self._read("the decision log cannot be read", find)
-
-    def find_idempotent(
-        self, client: str, key: str, max_age_hours: float = IDEMPOTENCY_HOURS
-    ) -> tuple[str, dict] | None:
-        """``(body_sha256, record)`` stored for this client's key within the window, or None."""
-        cutoff = utc_timestamp(dt.datetime.now(dt.UTC) - dt.timedelta(hours=max_age_hours))
-
-        def find(conn: sqlite3.Connection) -> tuple[str, dict] | None:
-            stored = _one(
-                conn.execute(
-                    "SELECT body_sha256, decision_id FROM idempotency "
-                    "WHERE client = ? AND key = ? AND created_at >= ?",
-                    [client, key, cutoff],
-                )
-            )
-            if stored is None:
-                return None
-            record = self._get(conn, stored["decision_id"])
-            return None if record is None else (stored["body_sha256"], record)
-
-        return self._read("the decision log cannot be read", find)
+        return self._audit(find)
 
     def head(self) -> dict:
         """The anchor an auditor saves: ``{"count": n, "head": hash}`` of the decision chain."""
@@ -429,20 +405,17 @@ class SQLiteDecisionLog:
             count, head = _chain_head(conn, "decisions")
             return {"count": count, "head": head}
 
-        return self._read("the decision log cannot be read", read)
+        return self._audit(read)
 
     # -- feedback -----------------------------------------------------------------------
 
-    def append_feedback(self, decision_id: str, feedback: dict, client: str) -> dict:
-        """Append CDS Hooks feedback to a decision; return the stored entry.
+    def append_feedback(self, decision_id: str, feedback: NewFeedback, client: str) -> dict:
+        """Append feedback to a decision; return the stored entry.
 
-        ``feedback`` holds ``outcome`` (accepted | overridden) and optionally
-        ``overrideReason``, ``acceptedSuggestions``, ``outcomeTimestamp`` (snake_case
-        spellings accepted too).  KeyError for an unknown decision, ValueError for a bad
-        outcome, LogUnavailable when it cannot be committed.
+        :class:`UnknownDecision` for an unknown decision, ValueError for a bad outcome,
+        LogUnavailable when it cannot be committed.
         """
-        outcome = feedback.get("outcome")
-        if outcome not in FEEDBACK_OUTCOMES:
+        if feedback.outcome not in FEEDBACK_OUTCOMES:
             raise ValueError(f"outcome must be one of {FEEDBACK_OUTCOMES}")
         try:
             db = self.db()
@@ -452,23 +425,17 @@ class SQLiteDecisionLog:
                     "SELECT seq, created_at FROM decisions WHERE decision_id = ?", [decision_id]
                 ).fetchone()
                 if known is None:
-                    raise KeyError(decision_id)
+                    raise UnknownDecision(decision_id)
                 seq, prev_hash = _chain_head(conn, "feedback")
                 row = _chain_row(
                     {
                         "seq": seq + 1,
                         "decision_id": decision_id,
-                        "outcome": outcome,
-                        "override_reason_json": _json_or_none(
-                            _feedback_field(feedback, "overrideReason", "override_reason")
-                        ),
-                        "accepted_suggestions_json": _json_or_none(
-                            _feedback_field(feedback, "acceptedSuggestions", "accepted_suggestions")
-                        ),
-                        "outcome_timestamp": _feedback_field(
-                            feedback, "outcomeTimestamp", "outcome_timestamp"
-                        ),
-                        "received_at": utc_timestamp(),
+                        "outcome": feedback.outcome,
+                        "override_reason_json": _json_or_none(feedback.override_reason),
+                        "accepted_suggestions_json": _json_or_none(feedback.accepted_suggestions),
+                        "outcome_timestamp": feedback.outcome_timestamp,
+                        "received_at": utc_timestamp(self.clock()),
                         "client": client,
                         "prev_hash": prev_hash,
                     }
@@ -480,7 +447,7 @@ class SQLiteDecisionLog:
                     "INSERT INTO feedback_latest (decision_seq, created_at, outcome) "
                     "VALUES (?, ?, ?) ON CONFLICT (decision_seq) DO UPDATE SET outcome = "
                     "excluded.outcome",
-                    [known[0], known[1], outcome],
+                    [known[0], known[1], feedback.outcome],
                 )
         except sqlite3.Error as exc:
             raise self._unavailable(exc, "the feedback could not be recorded") from exc
@@ -488,7 +455,7 @@ class SQLiteDecisionLog:
 
     # -- access log, JWT replay, readiness ----------------------------------------------
 
-    def record_access(self, actor: str, action: str, target: dict) -> None:
+    def record_access(self, actor: str, action: str, target: Mapping[str, Any]) -> None:
         """Append who read what (``target``: ids or the query) to the access-log chain."""
         try:
             db = self.db()
@@ -498,10 +465,10 @@ class SQLiteDecisionLog:
                 row = _chain_row(
                     {
                         "seq": seq + 1,
-                        "at": utc_timestamp(),
+                        "at": utc_timestamp(self.clock()),
                         "actor": actor,
                         "action": action,
-                        "target_json": canonical_json(target).decode("utf-8"),
+                        "target_json": canonical_json(dict(target)).decode("utf-8"),
                         "prev_hash": prev_hash,
                     }
                 )
@@ -516,22 +483,12 @@ class SQLiteDecisionLog:
             rows = _dicts(
                 conn.execute(
                     "SELECT * FROM access_log WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-                    [before_seq if before_seq is not None else 2**63 - 1, limit],
+                    [before_seq if before_seq is not None else queries.MAX_SEQ, limit],
                 )
             )
-            return [
-                {
-                    "seq": r["seq"],
-                    "at": r["at"],
-                    "actor": r["actor"],
-                    "action": r["action"],
-                    "target": json.loads(r["target_json"]),
-                    "chain": {"seq": r["seq"], "prev_hash": r["prev_hash"], "hash": r["hash"]},
-                }
-                for r in rows
-            ]
+            return [access_entry(r) for r in rows]
 
-        return self._read("the access log cannot be read", read)
+        return self._audit(read)
 
     def seen_jti(self, iss: str, jti: str, exp: int) -> bool:
         """Record a JWT ``jti``; True when it was already recorded (a replay).
@@ -544,7 +501,8 @@ class SQLiteDecisionLog:
             conn = db.conn
             with write_transaction(db):
                 conn.execute(
-                    "DELETE FROM jwt_seen WHERE exp < ?", [int(time.time()) - JTI_RETENTION_SECONDS]
+                    "DELETE FROM jwt_seen WHERE exp < ?",
+                    [int(self.clock().timestamp()) - JTI_RETENTION_SECONDS],
                 )
                 cursor = conn.execute(
                     "INSERT OR IGNORE INTO jwt_seen (iss, jti, exp) VALUES (?, ?, ?)",
@@ -580,48 +538,48 @@ class SQLiteDecisionLog:
         except sqlite3.Error as exc:
             raise self._unavailable(exc, "the database is not writable") from exc
 
-    # -- audit reads (see referral_api/store/sqlite/queries.py for filters) ------------
+    def health(self) -> StoreHealth:
+        """``database``: writable | unavailable (:meth:`ping`); ``disk``: ok | full |
+        unavailable (free space next to the file, at least ``READY_MIN_FREE_BYTES``)."""
+        checks: dict[str, str] = {}
+        try:
+            self.ping()
+            checks["database"] = "writable"
+        except LogUnavailable:
+            checks["database"] = "unavailable"
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+            checks["disk"] = "ok" if free >= READY_MIN_FREE_BYTES else "full"
+        except OSError:
+            checks["disk"] = "unavailable"
+        ready = checks["database"] == "writable" and checks["disk"] == "ok"
+        return StoreHealth(ready=ready, checks=checks)
+
+    # -- audit reads (see referral_api/store/sqlite/queries.py) ----------------------------
 
     def query(
-        self, filters: dict | None, limit: int = 50, cursor: str | None = None
+        self, filters: Mapping[str, Any] | None, limit: int = 50, cursor: str | None = None
     ) -> tuple[list[dict], str | None]:
         """A page of records, newest first, and the next cursor (None on the last page).
 
-        ValueError for invalid filters, limit or cursor; LogUnavailable on SQLite errors.
+        ValueError for invalid filters, limit or cursor; LogUnavailable on SQLite errors,
+        QueryTimeout past the time limit.
         """
-        from referral_api.store.sqlite import queries as audit_query
+        return self._audit(queries.query, filters, limit, cursor)
 
-        return self._read(
-            "the decision log cannot be read", audit_query.query, filters, limit, cursor
-        )
-
-    def iter_records(self, filters: dict | None) -> Iterator[dict]:
-        """Every matching record, oldest first; constant memory, short read per chunk.
+    def iter_records(self, filters: Mapping[str, Any] | None) -> Iterator[dict]:
+        """Every matching record, oldest first; constant memory, one short read per chunk
+        (each under the time limit).
 
         Filters are validated before the first record (ValueError).
         """
-        from referral_api.store.sqlite import queries as audit_query
+        # Validate filters now rather than at the first next() of a streamed response.
+        normalize_filters(filters)
+        return queries.iter_records(lambda chunk: self._audit(chunk), filters)
 
-        records = audit_query.iter_records(lambda: self.db().conn, filters)
-        try:
-            # Validate filters now rather than at the first next() of a streamed response.
-            audit_query.normalize_filters(filters)
-        except ValueError:
-            records.close()
-            raise
-        return self._guarded(records)
-
-    def _guarded(self, records: Iterator[dict]) -> Iterator[dict]:
-        try:
-            yield from records
-        except sqlite3.Error as exc:
-            raise self._unavailable(exc, "the decision log cannot be read") from exc
-
-    def stats(self, filters: dict | None, group_by: Sequence[str]) -> dict:
-        """Counts and override rates grouped by ``group_by`` (see ``audit_query.stats``)."""
-        from referral_api.store.sqlite import queries as audit_query
-
-        return self._read("the decision log cannot be read", audit_query.stats, filters, group_by)
+    def stats(self, filters: Mapping[str, Any] | None, group_by: Sequence[str]) -> dict:
+        """Counts and override rates grouped by ``group_by`` (see ``queries.stats``)."""
+        return self._audit(queries.stats, filters, group_by)
 
     # -- verification ---------------------------------------------------------------------
 

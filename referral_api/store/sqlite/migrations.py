@@ -177,6 +177,38 @@ def m0002_audit_stats(db: sqlite_utils.Database) -> None:
     db.executescript(_AUDIT_STATS_SCHEMA)
 
 
+_OPERATIONS_SCHEMA = """
+-- Failed authentications per client address, shared by every worker of the host (the
+-- throttle, referral_api/throttle.py). One row per failure; rows older than the window are
+-- purged by the writer, and no row is written once a client is over the limit, so the table
+-- holds at most limit x clients rows. Not audit data: neither chained nor append-only.
+CREATE TABLE IF NOT EXISTS auth_failures (
+    client TEXT NOT NULL,
+    at     REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS auth_failures_client ON auth_failures (client, at);
+CREATE INDEX IF NOT EXISTS auth_failures_at ON auth_failures (at);
+
+-- The secret keys the service has used (never their values). Every keyed patient hash names
+-- the key that made it (`hmac-sha256:<hex>` = k1, `hmac-sha256:<key_id>:<hex>` after a
+-- rotation); `check_hmac` is an HMAC of the key id under a key derived from that secret, so a
+-- keyring whose secret for an id differs from the one that made the stored hashes is refused
+-- instead of silently making old records unfindable. Retired keys are kept for lookup only.
+CREATE TABLE IF NOT EXISTS secret_keys (
+    key_id     TEXT PRIMARY KEY,
+    check_hmac TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    retired_at TEXT
+);
+"""
+
+
+@migrations(name="0003_operations")
+def m0003_operations(db: sqlite_utils.Database) -> None:
+    """Cross-worker failed-authentication counters and the registry of secret key ids."""
+    db.executescript(_OPERATIONS_SCHEMA)
+
+
 def schema_version(db: sqlite_utils.Database) -> int:
     """Number of migrations of this set applied to ``db`` (0 for an empty database)."""
     return len(migrations.applied(db))

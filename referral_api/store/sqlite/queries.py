@@ -19,42 +19,35 @@ decision with feedback), merged in Python (see :func:`stats` and ``db/README.md`
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import hashlib
-import json
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
-from referral_api.enums import FEEDBACK_FILTERS, FEEDBACK_OUTCOMES
-from referral_api.store.canonical import canonical_json
-from referral_api.store.sqlite.db import utc_timestamp
-
-MAX_LIMIT = 500
-EXPORT_CHUNK = 500
-EQUALITY_FILTERS = (
-    "region",
-    "appropriateness",
-    "urgency",
-    "scenario",
-    "ruleset_version",
-    "channel",
-    "client",
-    "ordering_clinician",
-    "patient_hash",
+from referral_api.enums import FEEDBACK_OUTCOMES
+from referral_api.store.interface import EQUALITY_FILTERS
+from referral_api.store.query_args import (
+    check_group_by,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    normalize_filters,
 )
-FILTERS = ("since", "until", *EQUALITY_FILTERS, "feedback")
+from referral_api.store.records import decision_record
+
+T = TypeVar("T")
+
+EXPORT_CHUNK = 500
+#: The largest seq SQLite can hold: the open upper end of a seq range.
+MAX_SEQ = 2**63 - 1
 
 # The latest feedback outcome of decision `d` is kept in feedback_latest (migration 0002,
 # maintained by append_feedback); one rowid seek per decision, no scan of its feedback.
 _HAS_FEEDBACK = "EXISTS (SELECT 1 FROM feedback_latest fl WHERE fl.decision_seq = d.seq{})"
 STATS_INDEX = "decisions_stats"
-# Grouped expressions over the columns of STATS_INDEX (`feedback` is merged in from
-# feedback_latest, see stats()).
-GROUP_FIELDS: dict[str, str] = {
+# Grouped expressions over the columns of STATS_INDEX, one per interface GROUP_FIELDS name
+# (`feedback` is merged in from feedback_latest, see stats()).
+GROUP_EXPRESSIONS: dict[str, str] = {
     "appropriateness": "d.appropriateness",
     "urgency": "d.urgency",
     "scenario": "d.scenario",
@@ -68,46 +61,9 @@ GROUP_FIELDS: dict[str, str] = {
 }
 
 
-def _timestamp(name: str, value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        moment = value
-    elif isinstance(value, str):
-        try:
-            moment = dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{name}: not an ISO 8601 date-time") from None
-    else:
-        raise ValueError(f"{name}: not an ISO 8601 date-time")
-    try:
-        return utc_timestamp(moment)  # no offset means UTC (the contract)
-    except OverflowError:
-        raise ValueError(f"{name}: outside the years 1 to 9999") from None
-
-
-def normalize_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Validated filters with ``None`` dropped and times in stored form; ValueError if bad."""
-    normalized: dict[str, Any] = {}
-    for name, value in (filters or {}).items():
-        if value is None:
-            continue
-        if name not in FILTERS:
-            raise ValueError(f"unknown filter {name!r}")
-        if name in ("since", "until"):
-            normalized[name] = _timestamp(name, value)
-        elif name == "feedback":
-            if value not in FEEDBACK_FILTERS:
-                raise ValueError(f"feedback must be one of {FEEDBACK_FILTERS}")
-            normalized[name] = value
-        else:
-            if not isinstance(value, str):
-                raise ValueError(f"{name} must be a string")
-            normalized[name] = value
-    return normalized
-
-
 def _seq_bounds(conn: sqlite3.Connection, filters: Mapping[str, Any]) -> tuple[int, int] | None:
     """Inclusive seq range for since/until, or None when the range is empty."""
-    low, high = 1, 2**63 - 1
+    low, high = 1, MAX_SEQ
     if "since" in filters:
         row = conn.execute(
             "SELECT seq FROM decisions WHERE created_at >= ? ORDER BY created_at, seq LIMIT 1",
@@ -133,9 +89,14 @@ def _where(filters: Mapping[str, Any], bounds: tuple[int, int]) -> tuple[str, li
     params: list[Any] = list(bounds)
     for name in EQUALITY_FILTERS:
         if name in filters:
+            value = filters[name]
             # Column names come from the EQUALITY_FILTERS constant, never from input.
-            clauses.append(f"d.{name} = ?")
-            params.append(filters[name])
+            if isinstance(value, list):  # patient_hash under several secret keys
+                clauses.append(f"d.{name} IN ({', '.join('?' for _ in value)})")
+                params.extend(value)
+            else:
+                clauses.append(f"d.{name} = ?")
+                params.append(value)
     feedback = filters.get("feedback")
     if feedback == "none":
         clauses.append("NOT " + _HAS_FEEDBACK.format(""))
@@ -145,33 +106,53 @@ def _where(filters: Mapping[str, Any], bounds: tuple[int, int]) -> tuple[str, li
     return " AND ".join(clauses), params
 
 
-def _filters_digest(filters: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(dict(filters))).hexdigest()[:16]
+#: Filters with an index of their own (selective: a rare value is found at once).
+_OWN_INDEX_FILTERS = frozenset({"patient_hash", "ordering_clinician", "scenario"})
+#: Filters that only the covering index ``decisions_stats`` holds: a page or an export chunk
+#: with one of them finds its seqs over the index entries (~140 bytes each) instead of the
+#: rows (~4.7 KB each, most with an overflow page), then reads only the rows it returns.
+_STATS_INDEX_FILTERS = frozenset(EQUALITY_FILTERS) - _OWN_INDEX_FILTERS
 
 
-def encode_cursor(seq: int, filters: Mapping[str, Any]) -> str:
-    """Opaque URL-safe cursor: the last seq returned, bound to the filters it paginates."""
-    payload = canonical_json({"v": 1, "s": seq, "f": _filters_digest(filters)})
-    return base64.urlsafe_b64encode(payload).rstrip(b"=").decode("ascii")
+def _through_stats_index(filters: Mapping[str, Any]) -> bool:
+    """True when the page's seqs are best found over ``decisions_stats``: a filter only it
+    holds, and none of the far more selective filters with an index of their own."""
+    return (not _OWN_INDEX_FILTERS & filters.keys()
+            and bool(_STATS_INDEX_FILTERS & filters.keys()))
 
 
-def decode_cursor(cursor: str, filters: Mapping[str, Any]) -> int:
-    """The seq encoded in ``cursor``; ValueError when malformed or made for other filters."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        seq = payload["s"]
-        valid = (
-            payload.get("v") == 1 and isinstance(seq, int) and not isinstance(seq, bool) and seq > 0
-        )
-        digest = payload.get("f")
-    except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
-        raise ValueError("invalid cursor") from None
-    if not valid:
-        raise ValueError("invalid cursor")
-    if digest != _filters_digest(filters):
-        raise ValueError("cursor does not belong to these filters")
-    return seq
+def _matching_rows(
+    conn: sqlite3.Connection,
+    filters: Mapping[str, Any],
+    bounds: tuple[int, int],
+    limit: int,
+    *,
+    newest_first: bool,
+) -> list[dict]:
+    """Up to ``limit`` matching decision rows in ``bounds``, in seq order (or reversed)."""
+    where, params = _where(filters, bounds)
+    order = "DESC" if newest_first else ""
+    if not _through_stats_index(filters):
+        sql = f"SELECT d.* FROM decisions d WHERE {where} ORDER BY d.seq {order} LIMIT ?"  # noqa: S608
+        return _dicts(conn.execute(sql, [*params, limit]))
+    # created_at never decreases along seq, so the seq range is also a created_at range: the
+    # index is entered at one end of it and walked in (created_at, seq) = seq order.
+    low = conn.execute("SELECT created_at FROM decisions WHERE seq >= ? ORDER BY seq LIMIT 1",
+                       [bounds[0]]).fetchone()
+    high = conn.execute("SELECT created_at FROM decisions WHERE seq <= ? "
+                        "ORDER BY seq DESC LIMIT 1", [bounds[1]]).fetchone()
+    if low is None or high is None:
+        return []
+    sql = (f"SELECT d.seq FROM decisions d INDEXED BY {STATS_INDEX} "  # noqa: S608
+           f"WHERE d.created_at BETWEEN ? AND ? AND {where} "
+           f"ORDER BY d.created_at {order}, d.seq {order} LIMIT ?")
+    seqs = [row[0] for row in conn.execute(sql, [low[0], high[0], *params, limit])]
+    if not seqs:
+        return []
+    marks = ", ".join("?" for _ in seqs)
+    rows = _dicts(conn.execute(
+        f"SELECT * FROM decisions WHERE seq IN ({marks}) ORDER BY seq {order}", seqs))  # noqa: S608
+    return rows
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
@@ -181,8 +162,6 @@ def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
 
 def _records(conn: sqlite3.Connection, rows: Sequence[dict]) -> list[dict]:
     """Decision records for ``rows`` with their feedback, fetched in one query."""
-    from referral_api.store.sqlite.log import decision_record
-
     if not rows:
         return []
     ids = [r["decision_id"] for r in rows]
@@ -194,13 +173,15 @@ def _records(conn: sqlite3.Connection, rows: Sequence[dict]) -> list[dict]:
     return [decision_record(r, feedback[r["decision_id"]]) for r in rows]
 
 
-def _read(conn: sqlite3.Connection, fn: Any, *args: Any) -> Any:
+def _read(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """Run ``fn`` inside one short read transaction (a consistent snapshot)."""
     conn.execute("BEGIN")
     try:
-        return fn(conn, *args)
+        return fn(conn)
     finally:
-        conn.execute("COMMIT")
+        # An interrupted statement (time limit) may already have ended the transaction.
+        if conn.in_transaction:
+            conn.execute("COMMIT")
 
 
 def query(
@@ -210,8 +191,7 @@ def query(
     cursor: str | None = None,
 ) -> tuple[list[dict], str | None]:
     """One page of decision records, newest first; returns ``(records, next_cursor)``."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    check_limit(limit)
     normalized = normalize_filters(filters)
     before = decode_cursor(cursor, normalized) if cursor else None
 
@@ -221,9 +201,7 @@ def query(
             return [], None
         if before is not None:
             bounds = (bounds[0], min(bounds[1], before - 1))
-        where, params = _where(normalized, bounds)
-        sql = f"SELECT d.* FROM decisions d WHERE {where} ORDER BY d.seq DESC LIMIT ?"  # noqa: S608
-        rows = _dicts(conn.execute(sql, [*params, limit + 1]))
+        rows = _matching_rows(conn, normalized, bounds, limit + 1, newest_first=True)
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1]["seq"], normalized) if more else None
@@ -233,12 +211,13 @@ def query(
 
 
 def iter_records(
-    conn_factory: Any, filters: Mapping[str, Any] | None, chunk: int = EXPORT_CHUNK
+    read: Callable[[Callable[[sqlite3.Connection], list[dict]]], list[dict]],
+    filters: Mapping[str, Any] | None, chunk: int = EXPORT_CHUNK
 ) -> Iterator[dict]:
     """Every matching record, oldest first, in chunks of short read transactions.
 
-    ``conn_factory()`` returns the connection to use (called per chunk, so a generator
-    consumed slowly by a streaming response holds no transaction between chunks).
+    ``read(fn)`` runs ``fn(conn)`` in one short read transaction (called per chunk, so a
+    generator consumed slowly by a streaming response holds no transaction between chunks).
     Records appended after the export started are included only if they fall in range.
     """
     normalized = normalize_filters(filters)
@@ -248,12 +227,12 @@ def iter_records(
         bounds = _seq_bounds(conn, normalized)
         if bounds is None or bounds[1] <= last_seq:
             return []
-        where, params = _where(normalized, (max(bounds[0], last_seq + 1), bounds[1]))
-        sql = f"SELECT d.* FROM decisions d WHERE {where} ORDER BY d.seq LIMIT ?"  # noqa: S608
-        return _records(conn, _dicts(conn.execute(sql, [*params, chunk])))
+        rows = _matching_rows(conn, normalized, (max(bounds[0], last_seq + 1), bounds[1]),
+                              chunk, newest_first=False)
+        return _records(conn, rows)
 
     while True:
-        records = _read(conn_factory(), next_chunk)
+        records = read(lambda conn: _read(conn, next_chunk))
         yield from records
         if len(records) < chunk:
             return
@@ -272,9 +251,14 @@ def _stats_where(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
         params.append(filters["until"])
     for name in EQUALITY_FILTERS:
         if name in filters:
+            value = filters[name]
             # Column names come from the EQUALITY_FILTERS constant, never from input.
-            clauses.append(f"d.{name} = ?")
-            params.append(filters[name])
+            if isinstance(value, list):  # patient_hash under several secret keys
+                clauses.append(f"d.{name} IN ({', '.join('?' for _ in value)})")
+                params.extend(value)
+            else:
+                clauses.append(f"d.{name} = ?")
+                params.append(value)
     return " AND ".join(clauses), params
 
 
@@ -298,15 +282,10 @@ def stats(
     difference.  The counting is done by a C-level ``Counter`` over the index rows: it is
     linear in rows, where SQLite's GROUP BY sorts every row (2-3x slower for 1 M rows).
     """
-    fields = list(group_by)
-    unknown = [f for f in fields if f not in GROUP_FIELDS]
-    if unknown:
-        raise ValueError(f"cannot group by {unknown}; allowed: {list(GROUP_FIELDS)}")
-    if len(set(fields)) != len(fields):
-        raise ValueError("group_by lists a field twice")
+    fields = check_group_by(group_by)
     normalized = normalize_filters(filters)
     # Grouped columns other than feedback; each key below is a tuple of their values.
-    columns = [GROUP_FIELDS[f] for f in fields if f != "feedback"]
+    columns = [GROUP_EXPRESSIONS[f] for f in fields if f != "feedback"]
     feedback_filter = normalized.get("feedback")
 
     def compute(conn: sqlite3.Connection) -> dict:
@@ -358,15 +337,16 @@ def _merge(
     at = fields.index("feedback") if "feedback" in fields else None
     rows: list[tuple[tuple, int, float | None]] = []  # (group values, count, override rate)
     if feedback_filter in FEEDBACK_OUTCOMES:
-        chosen, rate = (overridden, 1.0) if feedback_filter == "overridden" else (accepted, 0.0)
+        chosen, fixed_rate = ((overridden, 1.0) if feedback_filter == "overridden"
+                              else (accepted, 0.0))
         for key, n in chosen.items():
             values = key if at is None else (*key[:at], feedback_filter, *key[at:])
-            rows.append((values, n, rate))
+            rows.append((values, n, fixed_rate))
     else:
         for key, n in counts.items():
             yes, no = overridden.get(key, 0), accepted.get(key, 0)
             if feedback_filter == "none" or at is not None:
-                split = [("none", n - yes - no, None)]
+                split: list[tuple[str, int, float | None]] = [("none", n - yes - no, None)]
                 if feedback_filter is None:
                     split += [("accepted", no, 0.0), ("overridden", yes, 1.0)]
                 for outcome, m, rate in split:

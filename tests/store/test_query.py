@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import types
-from collections.abc import Callable
 
 import pytest
 
-from referral_api.store.sqlite import log as decision_log_module
+from referral_api.store.interface import NewFeedback
 from referral_api.store.sqlite import queries as audit_query
 from referral_api.store.sqlite.log import SQLiteDecisionLog
-from tests.storage.conftest import make_new, sample_output
+from tests.factories import make_new, sample_output
 
 DAY1 = dt.datetime(2026, 10, 31, 23, 59, 0, tzinfo=dt.UTC)
 DAY2 = dt.datetime(2026, 11, 1, 8, 0, 0, tzinfo=dt.UTC)
 DAY3 = dt.datetime(2026, 11, 2, 8, 0, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[dt.datetime], None]:
-    """Set the time the decision log stamps on new records."""
-    now = [DAY1]
-
-    class FakeDateTime(dt.datetime):
-        @classmethod
-        def now(cls, tz=None):  # type: ignore[override]
-            return now[0]
-
-    fake = types.SimpleNamespace(datetime=FakeDateTime, UTC=dt.UTC, timedelta=dt.timedelta)
-    monkeypatch.setattr(decision_log_module, "dt", fake)
-
-    def set_time(moment: dt.datetime) -> None:
-        now[0] = moment
-
-    return set_time
 
 
 @pytest.fixture
@@ -61,12 +40,12 @@ def corpus(log: SQLiteDecisionLog, clock) -> dict[str, dict]:
         ("g", DAY3, {"output": cervical}),
     ]
     for name, moment, overrides in plan:
-        clock(moment)
+        clock.now = moment
         made[name] = log.append(make_new(**overrides))[0]
-    log.append_feedback(made["b"]["decision_id"], {"outcome": "overridden"}, "ehr")
-    log.append_feedback(made["d"]["decision_id"], {"outcome": "overridden"}, "ehr")
-    log.append_feedback(made["d"]["decision_id"], {"outcome": "accepted"}, "ehr")  # latest
-    log.append_feedback(made["f"]["decision_id"], {"outcome": "overridden"}, "ehr")
+    log.append_feedback(made["b"]["decision_id"], NewFeedback("overridden"), "ehr")
+    log.append_feedback(made["d"]["decision_id"], NewFeedback("overridden"), "ehr")
+    log.append_feedback(made["d"]["decision_id"], NewFeedback("accepted"), "ehr")  # latest
+    log.append_feedback(made["f"]["decision_id"], NewFeedback("overridden"), "ehr")
     return made
 
 
@@ -165,7 +144,7 @@ def test_iter_records_streams_oldest_first_in_short_reads(log: SQLiteDecisionLog
     assert names(list(log.iter_records({})), corpus) == list("abcdefg")
     assert names(list(log.iter_records({"region": "lumbar"})), corpus) == list("abdef")
     conn = log.db().conn
-    stream = audit_query.iter_records(lambda: conn, {"region": "lumbar"}, chunk=2)
+    stream = audit_query.iter_records(lambda read: read(conn), {"region": "lumbar"}, chunk=2)
     got = []
     for record in stream:
         assert not conn.in_transaction  # no read transaction held while the consumer works
@@ -225,6 +204,51 @@ def test_selective_filters_use_their_index_without_sorting(
     )
     assert index in plan
     assert "TEMP B-TREE" not in plan
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{"client": "x"}, {"region": "lumbar", "since": "2026-11-01"},
+     {"urgency": "emergent", "feedback": "none"}],
+)
+def test_pages_with_filters_only_the_covering_index_holds_walk_it_without_sorting(
+    log: SQLiteDecisionLog, corpus, filters: dict
+) -> None:
+    """A filter without an index of its own: the page's seqs come from decisions_stats
+    (covering, no sort), then only the page's rows are read."""
+    statements: list[str] = []
+    conn = log.db().conn
+    conn.set_trace_callback(statements.append)
+    try:
+        log.query(filters, limit=2)
+    finally:
+        conn.set_trace_callback(None)
+    walks = [s for s in statements if "INDEXED BY decisions_stats" in s]
+    assert len(walks) == 1
+    plan = " | ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {walks[0]}"))
+    assert "COVERING INDEX decisions_stats" in plan and "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("field", ["region", "client", "urgency", "channel"])
+def test_pages_and_exports_through_the_covering_index_equal_a_full_scan(
+    log: SQLiteDecisionLog, corpus, field: str
+) -> None:
+    """Through the covering index, the same records in the same order, page by page."""
+    conn = log.db().conn
+    values = [r[0] for r in conn.execute(f"SELECT DISTINCT {field} FROM decisions")]  # noqa: S608
+    for value in [v for v in values if v is not None]:
+        expected = [r[0] for r in conn.execute(
+            f"SELECT seq FROM decisions NOT INDEXED WHERE {field} = ? ORDER BY seq DESC",  # noqa: S608
+            [value])]
+        seen, cursor = [], None
+        while True:
+            page, cursor = log.query({field: value}, limit=2, cursor=cursor)
+            seen += [r["chain"]["seq"] for r in page]
+            if cursor is None:
+                break
+        assert seen == expected
+        exported = [r["chain"]["seq"] for r in log.iter_records({field: value})]
+        assert exported == expected[::-1]
 
 
 def test_time_bounds_use_the_created_at_index(log: SQLiteDecisionLog, corpus) -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from referral_api.store.interface import LogUnavailable, NewFeedback
 from referral_api.store.sqlite.db import connect
-from referral_api.store.sqlite.log import LogUnavailable, SQLiteDecisionLog
+from referral_api.store.sqlite.log import SQLiteDecisionLog
 from referral_api.store.sqlite.migrations import (
     APPEND_ONLY_TABLES,
     is_migrated,
@@ -17,7 +18,6 @@ from referral_api.store.sqlite.migrations import (
     migrations,
     schema_version,
 )
-from tests.storage.conftest import raw
 
 EXPECTED_TABLES = {
     "decisions",
@@ -29,8 +29,10 @@ EXPECTED_TABLES = {
     "meta",
     "_sqlite_migrations",
     "feedback_latest",
+    "auth_failures",
+    "secret_keys",
 }
-ALL_MIGRATIONS = ["0001_initial", "0002_audit_stats"]
+ALL_MIGRATIONS = ["0001_initial", "0002_audit_stats", "0003_operations"]
 
 
 def test_migrate_is_idempotent_and_records_the_version(tmp_path: Path) -> None:
@@ -42,9 +44,9 @@ def test_migrate_is_idempotent_and_records_the_version(tmp_path: Path) -> None:
     assert migrate(db) == []
     assert is_migrated(db)
     assert set(db.table_names()) >= EXPECTED_TABLES
-    assert schema_version(db) == 2
+    assert schema_version(db) == len(ALL_MIGRATIONS)
     meta = db.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    assert meta == ("2",)
+    assert meta == (str(len(ALL_MIGRATIONS)),)
     applied = db.conn.execute("SELECT migration_set, name FROM _sqlite_migrations").fetchall()
     assert applied == [("referral_api", name) for name in ALL_MIGRATIONS]
     assert not db.conn.in_transaction
@@ -76,7 +78,7 @@ def _pragmas(conn: sqlite3.Connection) -> tuple:
     )
 
 
-def test_every_connection_gets_the_durability_pragmas(db_path: Path) -> None:
+def test_every_connection_gets_the_durability_pragmas(db_path: Path, raw) -> None:
     # synchronous: 2 = FULL.  Each connection must set it: it is not stored in the file.
     assert _pragmas(connect(db_path).conn) == ("wal", 2, 5000, 1)
     assert _pragmas(connect(db_path, busy_timeout_ms=1234).conn) == ("wal", 2, 1234, 1)
@@ -110,7 +112,7 @@ def test_log_opens_no_connection_until_used(tmp_path: Path) -> None:
 @pytest.mark.parametrize("table", APPEND_ONLY_TABLES)
 def test_triggers_refuse_update_and_delete(log: SQLiteDecisionLog, new_decision, table) -> None:
     record, _ = log.append(new_decision())
-    log.append_feedback(record["decision_id"], {"outcome": "accepted"}, "c")
+    log.append_feedback(record["decision_id"], NewFeedback("accepted"), "c")
     log.record_access("auditor-key", "read", {"decision_id": record["decision_id"]})
     conn = log.db().conn
     with pytest.raises(sqlite3.IntegrityError, match="append-only: UPDATE refused"):
@@ -147,7 +149,7 @@ def test_0002_upgrades_a_version_1_log_with_its_feedback(tmp_path: Path, new_dec
         (second["decision_id"], "overridden"),
     ]:
         with pytest.raises(LogUnavailable, match="feedback_latest"):
-            log.append_feedback(decision_id, {"outcome": outcome}, "c")
+            log.append_feedback(decision_id, NewFeedback(outcome), "c")
         conn = log.db().conn
         head = conn.execute("SELECT count(*) FROM feedback").fetchone()[0]
         conn.execute(
@@ -155,7 +157,7 @@ def test_0002_upgrades_a_version_1_log_with_its_feedback(tmp_path: Path, new_dec
             "hash) VALUES (?, ?, ?, 'x', 'c', 'p', 'h')",
             [head + 1, decision_id, outcome],
         )
-    assert migrate(db) == ["0002_audit_stats"]
+    assert migrate(db) == ["0002_audit_stats", "0003_operations"]
     assert migrate(db) == []
     indexes = {r[0] for r in db.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert "decisions_stats" in indexes and "decisions_created_at" not in indexes
@@ -182,10 +184,10 @@ def test_append_feedback_keeps_feedback_latest_in_step(
         ).fetchall()
 
     assert latest() == []
-    log.append_feedback(record["decision_id"], {"outcome": "overridden"}, "c")
+    log.append_feedback(record["decision_id"], NewFeedback("overridden"), "c")
     assert latest() == [(record["chain"]["seq"], record["created_at"], "overridden")]
-    log.append_feedback(record["decision_id"], {"outcome": "accepted"}, "c")
+    log.append_feedback(record["decision_id"], NewFeedback("accepted"), "c")
     assert latest() == [(record["chain"]["seq"], record["created_at"], "accepted")]
     with pytest.raises(KeyError):
-        log.append_feedback("no-such-decision", {"outcome": "accepted"}, "c")
+        log.append_feedback("no-such-decision", NewFeedback("accepted"), "c")
     assert len(latest()) == 1

@@ -5,8 +5,9 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from referral_api.store.sqlite.log import LogUnavailable, SQLiteDecisionLog
-from tests.storage.conftest import make_new, raw
+from referral_api.store.interface import LogUnavailable
+from referral_api.store.sqlite.log import SQLiteDecisionLog
+from tests.factories import make_new
 
 APPENDS_PER_PROCESS = 200
 
@@ -25,7 +26,7 @@ def _worker(log: SQLiteDecisionLog, name: str, queue) -> None:  # runs in a fork
     queue.put((name, errors, seqs))
 
 
-def test_two_processes_append_concurrently(log: SQLiteDecisionLog, db_path: Path) -> None:
+def test_two_processes_append_concurrently(log: SQLiteDecisionLog, db_path: Path, raw) -> None:
     log.append(make_new())  # the parent opens its connection before forking, like gunicorn
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()

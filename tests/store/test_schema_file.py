@@ -19,15 +19,15 @@ def dump_schema(path: Path) -> str:
     ).fetchall()
     conn.close()
     header = ("-- The decision database schema, as `referral-api init-db` builds it from\n"
-              "-- referral_api/store/sqlite/migrations.py. Generated: do not edit (tests/storage/"
-              "test_schema_file.py;\n-- regenerate with `python -m tests.storage."
+              "-- referral_api/store/sqlite/migrations.py. Generated: do not edit (tests/store/"
+              "test_schema_file.py;\n-- regenerate with `python -m tests.store."
               "test_schema_file`).\n\n")
     return header + "".join(f"{sql};\n\n" for (sql,) in rows)
 
 
 def test_schema_file_matches_the_migrations(db_path: Path) -> None:
     assert SCHEMA_FILE.read_text(encoding="utf-8") == dump_schema(db_path), (
-        "db/schema.sql is out of date: run `python -m tests.storage.test_schema_file`")
+        "db/schema.sql is out of date: run `python -m tests.store.test_schema_file`")
 
 
 if __name__ == "__main__":

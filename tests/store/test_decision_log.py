@@ -17,16 +17,22 @@ from pathlib import Path
 import pytest
 
 from referral_api.store.canonical import GENESIS_HASH
-from referral_api.store.sqlite.db import connect
-from referral_api.store.sqlite.log import (
+from referral_api.store.interface import (
+    IDEMPOTENCY_HOURS,
     IdempotencyConflict,
     LogUnavailable,
-    SQLiteDecisionLog,
+    NewFeedback,
 )
+from referral_api.store.sqlite.db import connect
+from referral_api.store.sqlite.log import SQLiteDecisionLog
 from referral_api.store.sqlite.migrations import migrate
-from tests.storage.conftest import make_new, raw, sample_output, tampered_copy
+from tests.factories import make_new, sample_output
 
 ISO_MS_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+#: busy_timeout of the locked-database test, and how soon the log must give up at the latest.
+BUSY_TIMEOUT_MS = 200
+GAVE_UP_WITHIN_S = 5
 
 
 def test_append_returns_the_full_record(log: SQLiteDecisionLog, new_decision) -> None:
@@ -99,18 +105,17 @@ def test_idempotent_replay_and_conflict(log: SQLiteDecisionLog, new_decision) ->
         new_decision(client="other", idempotency_key="k1", body_sha256="b" * 64)
     )
     assert created_other and other["decision_id"] != first["decision_id"]
-    assert log.find_idempotent("test-client", "k1") == ("a" * 64, first)
-    assert log.find_idempotent("test-client", "k2") is None
-    assert log.verify()["decisions"]["checked"] == 2
+    fresh, created_fresh = log.append(new_decision(idempotency_key="k2", body_sha256="a" * 64))
+    assert created_fresh and fresh["decision_id"] != first["decision_id"]
+    assert log.verify()["decisions"]["checked"] == 3
 
 
-def test_idempotency_window_expires(log: SQLiteDecisionLog, new_decision) -> None:
+def test_idempotency_window_expires(log: SQLiteDecisionLog, new_decision, clock) -> None:
     first, _ = log.append(new_decision(idempotency_key="k", body_sha256="a" * 64))
-    # Age the idempotency row by two days (the table is not append-only).
-    log.db().conn.execute(
-        "UPDATE idempotency SET created_at = '2000-01-01T00:00:00.000Z' WHERE key = 'k'"
-    )
-    assert log.find_idempotent("test-client", "k") is None
+    clock.advance(hours=IDEMPOTENCY_HOURS - 1)
+    again, created = log.append(new_decision(idempotency_key="k", body_sha256="a" * 64))
+    assert not created and again["decision_id"] == first["decision_id"]
+    clock.advance(hours=2)
     fresh, created = log.append(new_decision(idempotency_key="k", body_sha256="b" * 64))
     assert created and fresh["decision_id"] != first["decision_id"]
 
@@ -126,7 +131,7 @@ def test_cds_hooks_order_dedupe(log: SQLiteDecisionLog, new_decision) -> None:
     hook = {"channel": "cds-hooks", "hook_instance": "hi-1", "order_ref": "sr-1"}
     first, created = log.append(new_decision(**hook))
     assert created and first["hook_instance"] == "hi-1"
-    log.append_feedback(first["decision_id"], {"outcome": "accepted"}, "ehr")
+    log.append_feedback(first["decision_id"], NewFeedback("accepted"), "ehr")
     again, created_again = log.append(new_decision(**hook))
     assert created_again is False
     assert again["decision_id"] == first["decision_id"]
@@ -158,16 +163,16 @@ def test_feedback_chain(log: SQLiteDecisionLog, new_decision) -> None:
     record, _ = log.append(new_decision())
     first = log.append_feedback(
         record["decision_id"],
-        {
-            "outcome": "overridden",
-            "overrideReason": {"code": "patient-preference", "display": "Patient preference"},
-            "outcomeTimestamp": "2026-11-23T18:00:00Z",
-        },
+        NewFeedback(
+            "overridden",
+            override_reason={"code": "patient-preference", "display": "Patient preference"},
+            outcome_timestamp="2026-11-23T18:00:00Z",
+        ),
         "ehr-1",
     )
     second = log.append_feedback(
         record["decision_id"],
-        {"outcome": "accepted", "acceptedSuggestions": [{"id": "s1"}]},
+        NewFeedback("accepted", accepted_suggestions=[{"id": "s1"}]),
         "ehr-1",
     )
     assert first["override_reason"]["code"] == "patient-preference"
@@ -180,9 +185,9 @@ def test_feedback_chain(log: SQLiteDecisionLog, new_decision) -> None:
     assert stored["chain"] == record["chain"]
     assert log.verify()["feedback"] == {"ok": True, "checked": 2, "head": second["chain"]["hash"]}
     with pytest.raises(KeyError):
-        log.append_feedback("no-such-decision", {"outcome": "accepted"}, "ehr-1")
+        log.append_feedback("no-such-decision", NewFeedback("accepted"), "ehr-1")
     with pytest.raises(ValueError):
-        log.append_feedback(record["decision_id"], {"outcome": "maybe"}, "ehr-1")
+        log.append_feedback(record["decision_id"], NewFeedback("maybe"), "ehr-1")
     assert log.verify()["feedback"]["checked"] == 2
 
 
@@ -218,14 +223,16 @@ def test_jti_replay_is_seen_across_connections(db_path: Path) -> None:
 @pytest.fixture
 def filled(log: SQLiteDecisionLog, new_decision) -> list[dict]:
     records = [log.append(new_decision())[0] for _ in range(10)]
-    log.append_feedback(records[2]["decision_id"], {"outcome": "accepted"}, "c")
-    log.append_feedback(records[3]["decision_id"], {"outcome": "overridden"}, "c")
+    log.append_feedback(records[2]["decision_id"], NewFeedback("accepted"), "c")
+    log.append_feedback(records[3]["decision_id"], NewFeedback("overridden"), "c")
     log.record_access("a", "read", {"id": 1})
     log.record_access("a", "read", {"id": 2})
     return records
 
 
-def test_edited_row_is_named(db_path: Path, filled: list[dict], tmp_path: Path) -> None:
+def test_edited_row_is_named(
+    db_path: Path, filled: list[dict], tmp_path: Path, tampered_copy,
+) -> None:
     copy = tmp_path / "edited.sqlite"
     conn = tampered_copy(db_path, copy)
     conn.execute("UPDATE decisions SET urgency = 'routine' WHERE seq = 4")
@@ -238,7 +245,7 @@ def test_edited_row_is_named(db_path: Path, filled: list[dict], tmp_path: Path) 
     assert result["checked"] == 3
 
 
-def test_edited_output_json_is_detected(db_path, filled, tmp_path: Path) -> None:
+def test_edited_output_json_is_detected(db_path, filled, tmp_path: Path, tampered_copy) -> None:
     copy = tmp_path / "edited.sqlite"
     conn = tampered_copy(db_path, copy)
     conn.execute(
@@ -249,7 +256,9 @@ def test_edited_output_json_is_detected(db_path, filled, tmp_path: Path) -> None
     assert SQLiteDecisionLog(copy).verify()["decisions"]["first_bad"] == filled[6]["decision_id"]
 
 
-def test_deleted_row_is_named(db_path: Path, filled: list[dict], tmp_path: Path) -> None:
+def test_deleted_row_is_named(
+    db_path: Path, filled: list[dict], tmp_path: Path, tampered_copy,
+) -> None:
     copy = tmp_path / "deleted.sqlite"
     conn = tampered_copy(db_path, copy)
     conn.execute("DELETE FROM decisions WHERE seq = 5")
@@ -260,7 +269,9 @@ def test_deleted_row_is_named(db_path: Path, filled: list[dict], tmp_path: Path)
     assert "gap" in result["reason"]
 
 
-def test_cut_tail_needs_the_anchor(db_path: Path, filled: list[dict], tmp_path: Path) -> None:
+def test_cut_tail_needs_the_anchor(
+    db_path: Path, filled: list[dict], tmp_path: Path, tampered_copy,
+) -> None:
     anchor = SQLiteDecisionLog(db_path).head()
     assert anchor["count"] == 10
     copy = tmp_path / "cut.sqlite"
@@ -282,7 +293,7 @@ def test_cut_tail_needs_the_anchor(db_path: Path, filled: list[dict], tmp_path: 
     assert original.verify(expect_head=anchor["head"], expect_count=10)["decisions"]["ok"]
 
 
-def test_rewritten_history_fails_the_anchor(db_path, filled, tmp_path: Path) -> None:
+def test_rewritten_history_fails_the_anchor(db_path, filled, tmp_path: Path, tampered_copy) -> None:
     """An attacker who recomputes every hash after an edit is caught by the saved anchor."""
     from referral_api.store.canonical import chain_hash
 
@@ -312,7 +323,7 @@ def test_rewritten_history_fails_the_anchor(db_path, filled, tmp_path: Path) -> 
     assert result["first_bad"] == filled[9]["decision_id"]
 
 
-def test_tampered_feedback_and_access_log(db_path, filled, tmp_path: Path) -> None:
+def test_tampered_feedback_and_access_log(db_path, filled, tmp_path: Path, tampered_copy) -> None:
     copy = tmp_path / "fb.sqlite"
     conn = tampered_copy(db_path, copy)
     conn.execute("UPDATE feedback SET outcome = 'accepted' WHERE seq = 2")
@@ -352,7 +363,7 @@ def _append_on_read_only(path: Path, queue) -> None:  # runs in a child process
     queue.put(outcome)
 
 
-def test_read_only_file_raises_log_unavailable_without_partial_row(shared_dir: Path) -> None:
+def test_read_only_file_raises_log_unavailable_without_partial_row(shared_dir: Path, raw) -> None:
     import multiprocessing
 
     path = shared_dir / "decisions.sqlite"
@@ -396,15 +407,17 @@ def test_unmigrated_database_is_not_ready(tmp_path: Path) -> None:
         SQLiteDecisionLog(tmp_path / "empty.sqlite").ping()
 
 
-def test_locked_database_times_out_as_unavailable(db_path: Path) -> None:
+def test_locked_database_times_out_as_unavailable(db_path: Path, raw) -> None:
     holder = raw(db_path)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        log = SQLiteDecisionLog(db_path, busy_timeout_ms=200)
+        log = SQLiteDecisionLog(db_path, busy_timeout_ms=BUSY_TIMEOUT_MS)
         started = time.monotonic()
         with pytest.raises(LogUnavailable, match="locked"):
             log.append(make_new())
-        assert 0.15 < time.monotonic() - started < 5
+        waited = time.monotonic() - started
+        # It waited for the lock (most of busy_timeout), then gave up rather than hang.
+        assert BUSY_TIMEOUT_MS / 1000 * 0.75 < waited < GAVE_UP_WITHIN_S
     finally:
         holder.execute("ROLLBACK")
     assert SQLiteDecisionLog(db_path).head()["count"] == 0

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from referral_api.enums import ROLES
+from referral_api.store.interface import LogUnavailable
 from referral_api.store.sqlite import keys as keys_module
-from referral_api.store.sqlite.keys import ROLES, KeyStore
-from referral_api.store.sqlite.log import LogUnavailable, SQLiteDecisionLog
-from tests.storage.conftest import raw
+from referral_api.store.sqlite.keys import SQLiteKeyStore as KeyStore
+from referral_api.store.sqlite.log import SQLiteDecisionLog
 
 
 @pytest.fixture
@@ -19,7 +20,9 @@ def store(log: SQLiteDecisionLog) -> KeyStore:
     return KeyStore(log)
 
 
-def test_create_returns_token_once_and_stores_only_a_hash(store: KeyStore, db_path: Path) -> None:
+def test_create_returns_token_once_and_stores_only_a_hash(
+    store: KeyStore, db_path: Path, raw,
+) -> None:
     key, token = store.create(["auditor", "admin"], "Audit team")
     match = re.fullmatch(r"rk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})", token)
     assert match and match.group(1) == key.key_id
@@ -71,7 +74,7 @@ def test_revoke_list_count(store: KeyStore) -> None:
     assert store.revoke(a.key_id) is False
     assert store.revoke("ffffffffffff") is False
     assert store.verify(token_a) is None
-    listed = {k.key_id: k for k in store.list()}
+    listed = {k.key_id: k for k in store.list_keys()}
     assert set(listed) == {a.key_id, b.key_id}
     assert listed[a.key_id].revoked_at is not None
     assert store.count() == 1
