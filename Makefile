@@ -39,7 +39,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/referral-api rules check
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -n 2 -m "not slow"
 	$(BIN)/pytest -q -m slow
 
 typecheck: $(STAMP)

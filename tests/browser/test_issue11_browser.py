@@ -397,6 +397,7 @@ def test_long_summaries_still_print_on_one_page(page: Any, live_server: LiveServ
     assert pdf_pages(page) == 1
 
 
+@pytest.mark.slow  # every 2026.2.0 scenario through Chromium's PDF: ~20-30 s
 def test_every_2026_2_scenario_handout_prints_within_its_page_limit(
         page: Any, live_server: LiveServer, artifacts: Path) -> None:
     """One decision per scenario of 2026.2.0 (from the rule files' own test requests): its
@@ -446,6 +447,7 @@ def form_fields(request: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+@pytest.mark.slow  # every 2026.2.0 scenario through Chromium's PDF: ~20-30 s
 def test_every_2026_2_scenario_summary_prints_on_one_page(page: Any,
                                                           live_server: LiveServer) -> None:
     """The result page of one form decision per 2026.2.0 scenario prints on one A4 page and
