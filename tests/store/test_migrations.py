@@ -194,3 +194,26 @@ def test_append_feedback_keeps_feedback_latest_in_step(
     with pytest.raises(KeyError):
         log.append_feedback("no-such-decision", NewFeedback("accepted"), "c")
     assert len(latest()) == 1
+
+
+def test_switching_to_wal_is_retried_while_another_opener_holds_the_file() -> None:
+    """SQLite answers "database is locked" to a journal-mode change without calling the busy
+    handler (seen with four threads opening one new file at once); connect() retries it
+    within its busy timeout instead of failing."""
+    from referral_api.store.sqlite import db as db_module
+
+    class Contended:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def execute(self, sql: str) -> sqlite3.Cursor:
+            self.calls += 1
+            if self.calls < 3:
+                raise sqlite3.OperationalError("database is locked")
+            return sqlite3.connect(":memory:").execute("SELECT 'wal'")
+
+    conn = Contended()
+    assert db_module._enable_wal(conn, busy_timeout_ms=1000) == "wal"  # type: ignore[arg-type]
+    assert conn.calls == 3
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        db_module._enable_wal(Contended(), busy_timeout_ms=0)  # type: ignore[arg-type]

@@ -52,7 +52,7 @@ def connect(
     )
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _enable_wal(conn, busy_timeout_ms)
         if str(mode).lower() != "wal":
             raise sqlite3.OperationalError(f"could not enable WAL journal mode (got {mode!r})")
         conn.execute("PRAGMA synchronous = FULL")
@@ -61,6 +61,24 @@ def connect(
         conn.close()
         raise
     return sqlite_utils.Database(conn, execute_plugins=False)
+
+
+def _enable_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
+    """Switch ``conn`` to WAL and return the journal mode now in force.
+
+    Changing the journal mode of a new file needs an exclusive lock, and SQLite does not call
+    the busy handler for it: several processes opening a fresh database at once (two
+    ``init-db`` runs, workers starting together) get "database is locked" at once. Retry
+    within the busy timeout, as every other statement waits.
+    """
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
 
 
 @contextlib.contextmanager
