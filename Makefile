@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make run   - create .venv from pinned dependencies, initialise db/, serve on 127.0.0.1:8000
 #   make test  - create .venv, then ruff, mypy, the rule files' own tests and the whole pytest
-#                suite (the quick tests first, then the long load/fault/fuzz tests marked slow)
+#                suite in three steps: quick tests on both cores, browser tests, long tests marked slow)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -14,7 +14,7 @@ PORT ?= 8000
 
 help:
 	@echo "make run    - set up .venv and db/, then serve on $(HOST):$(PORT)"
-	@echo "make test   - set up .venv, then ruff + mypy + rules check + pytest (quick, then slow)"
+	@echo "make test   - set up .venv, then ruff + mypy + rules check + pytest (quick, browser, slow)"
 	@echo "make bench  - engine, HTTP and CDS Hooks benchmarks (figures for the README)"
 	@echo "make bench-audit - audit reads on a generated 1,000,000-decision log (AUDIT_DB)"
 
@@ -39,7 +39,8 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/referral-api rules check
-	$(BIN)/pytest -q -n 2 -m "not slow"
+	$(BIN)/pytest -q -n 2 -m "not slow and not browser"
+	$(BIN)/pytest -q -m "browser and not slow"
 	$(BIN)/pytest -q -m slow
 
 typecheck: $(STAMP)
