@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make run   - create .venv from pinned dependencies, initialise db/, serve on 127.0.0.1:8000
 #   make test  - create .venv, then ruff, mypy, the rule files' own tests and the whole pytest
-#                suite in three steps: quick tests on both cores, browser tests, long tests marked slow)
+#                suite in three steps (quick tests on both cores, browser tests, long tests marked slow)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
