@@ -32,7 +32,7 @@ from referral_api.web.filter_form import CHOICES, AuditFilters, parse_filters
 from ..context import services
 from . import bp, charts
 from .decision_view import build_view
-from .pages import error_page
+from .pages import error_page, logged_decision
 from .session_auth import AUDITOR, signed_in
 from .vocabularies import vocabulary_for
 from .wording import APPROPRIATENESS_WORDS
@@ -222,17 +222,7 @@ def audit_decision(decision_id: str) -> Any:
     principal = _require_auditor()
     if principal is None:
         return _sign_in_first()
-    if len(decision_id) > 64:
-        abort(404)
-    svc = services()
-    try:
-        record = svc.log.get(decision_id)
-    except LogUnavailable:
-        return error_page(503, "The decision log cannot be read right now. Try again shortly.")
-    svc.log.record_access(principal.label, "web_audit_decision",
-                          {"decision_id": decision_id, "found": record is not None})
-    if record is None:
-        abort(404)
+    record = logged_decision(principal.label, decision_id, "web_audit_decision")
     vocabulary = vocabulary_for(record["ruleset"]["version"])
     return render_template(
         "web/audit/decision.html",

@@ -27,7 +27,7 @@ from .form_data import (
     read_form,
     to_api_request,
 )
-from .pages import error_page
+from .pages import error_page, logged_decision
 from .session_auth import CLINICIAN, SignInRefused, safe_next, sign_in, sign_out, signed_in
 from .vocabularies import form_vocabulary, scenario_titles, vocabulary_for
 
@@ -304,17 +304,7 @@ def patient_handout(decision_id: str) -> Any:
         return redirect(url_for("web.sign_in_page", next=request.path), code=303)
     if not principal.has_any((CLINICIAN,)):
         abort(403, description="Your access key does not have the clinician role.")
-    if len(decision_id) > 64:
-        abort(404)
-    svc = services()
-    try:
-        record = svc.log.get(decision_id)
-    except LogUnavailable:
-        return error_page(503, "The decision log cannot be read right now. Try again shortly.")
-    svc.log.record_access(principal.label, "web_patient_handout",
-                          {"decision_id": decision_id, "found": record is not None})
-    if record is None:
-        abort(404)
+    record = logged_decision(principal.label, decision_id, "web_patient_handout")
     version = record["ruleset"]["version"]
     vocabulary = vocabulary_for(version)
     handout = handout_for(record, vocabulary, placeholders())

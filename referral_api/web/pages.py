@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from flask import Response, render_template, request
+from flask import Response, abort, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from referral_api.store.interface import LogUnavailable
+
+from ..context import services
 from . import bp, wording
 from .csrf import csrf_token, protect
 from .session_auth import AUDITOR, CLINICIAN, signed_in
@@ -94,6 +98,25 @@ def error_page(status: int, message: str | None = None, **extra: Any) -> tuple[s
                         message=message or default, **extra),
         status,
     )
+
+
+def logged_decision(reader: str, decision_id: str, action: str) -> Mapping[str, Any]:
+    """The decision ``decision_id`` for a page, its reading recorded in the access log as
+    ``action`` by ``reader``; a 404 page for an unknown id, a 503 page when the log cannot
+    be read (raised through ``abort`` so every page answers alike)."""
+    if len(decision_id) > 64:
+        abort(404)
+    svc = services()
+    try:
+        record = svc.log.get(decision_id)
+    except LogUnavailable:
+        abort(make_response(error_page(
+            503, "The decision log cannot be read right now. Try again shortly.")))
+    svc.log.record_access(reader, action, {"decision_id": decision_id,
+                                           "found": record is not None})
+    if record is None:
+        abort(404)
+    return record
 
 
 @bp.errorhandler(HTTPException)
