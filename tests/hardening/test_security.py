@@ -306,7 +306,7 @@ def test_key_secret_is_compared_with_compare_digest(app, monkeypatch) -> None:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr("referral_api.store.sqlite.keys.hmac.compare_digest", spy)
+    monkeypatch.setattr("referral_api.store.keys.hmac.compare_digest", spy)
     wrong = wrong_secret_token(token)
     assert store.verify(wrong) is None
     stored = hashlib.sha256(key_secret(token).encode()).hexdigest()

@@ -7,7 +7,6 @@ on one host takes effect on every host within ``CACHE_TTL_SECONDS``) come from
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import threading
@@ -17,17 +16,17 @@ from collections.abc import Sequence
 import psycopg
 from psycopg.rows import dict_row
 
-from referral_api.enums import ROLES
 from referral_api.store.interface import ApiKey, LogUnavailable
-from referral_api.store.postgres.db import LazyPool
-from referral_api.store.sqlite.keys import (
-    _CACHE_MAX,
+from referral_api.store.keys import (
+    CACHE_MAX,
     CACHE_TTL_SECONDS,
     TOKEN_PREFIX,
-    _api_key,
-    _secret_hash,
+    api_key,
     identify_token,
+    new_key,
+    secret_hash,
 )
+from referral_api.store.postgres.db import LazyPool
 from referral_api.store.timestamps import utc_timestamp
 
 __all__ = ["PostgresKeyStore"]
@@ -43,22 +42,14 @@ class PostgresKeyStore:
 
     def create(self, roles: Sequence[str], label: str) -> tuple[ApiKey, str]:
         """Store a new key; return it with its plaintext token (shown once, never stored)."""
-        roles = tuple(dict.fromkeys(roles))
-        if not roles:
-            raise ValueError("a key needs at least one role")
-        unknown = [r for r in roles if r not in ROLES]
-        if unknown:
-            raise ValueError(f"unknown role(s) {unknown}; roles are {list(ROLES)}")
-        if not label or not label.strip():
-            raise ValueError("a key needs a label")
-        secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode("ascii")
+        roles, label, secret = new_key(roles, label)
         with self._pool.connection() as conn, conn.transaction():
             while True:
                 row = {
                     "key_id": secrets.token_hex(6),
-                    "label": label.strip(),
+                    "label": label,
                     "roles_json": json.dumps(list(roles)),
-                    "secret_sha256": _secret_hash(secret),
+                    "secret_sha256": secret_hash(secret),
                     "created_at": utc_timestamp(),
                     "revoked_at": None,
                 }
@@ -69,7 +60,7 @@ class PostgresKeyStore:
                     "ON CONFLICT (key_id) DO NOTHING", row).rowcount
                 if inserted == 1:
                     break
-        return _api_key(row), f"{TOKEN_PREFIX}{row['key_id']}_{secret}"
+        return api_key(row), f"{TOKEN_PREFIX}{row['key_id']}_{secret}"
 
     def _row(self, key_id: str) -> dict | None:
         now = time.monotonic()
@@ -87,7 +78,7 @@ class PostgresKeyStore:
         if row is None:
             return None
         with self._lock:
-            if len(self._cache) >= _CACHE_MAX:
+            if len(self._cache) >= CACHE_MAX:
                 self._cache.clear()
             self._cache[key_id] = (now, row)
         return row
@@ -109,13 +100,13 @@ class PostgresKeyStore:
         row = self._row(key_id)
         if row is None or row["revoked_at"] is not None:
             return None
-        return _api_key(row)
+        return api_key(row)
 
     def list_keys(self) -> list[ApiKey]:
         """Every key, oldest first, revoked ones included."""
         with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute("SELECT * FROM api_keys ORDER BY created_at, key_id").fetchall()
-        return [_api_key(r) for r in rows]
+        return [api_key(r) for r in rows]
 
     def revoke(self, key_id: str) -> bool:
         """Revoke a key; False when unknown or already revoked."""

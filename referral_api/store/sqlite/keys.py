@@ -1,71 +1,34 @@
-"""API keys: created by the CLI, stored only as a hash, checked on every request.
+"""The API key store on SQLite: rows in ``api_keys``, read through a short cache.
 
-A token is ``rk_<key_id>_<secret>``: ``key_id`` (12 hex) locates the row, ``secret`` (32 random
-bytes, URL-safe base64 without padding) is checked against its stored SHA-256 in constant
-time.  A plain SHA-256 is enough here (no slow KDF): the secret has 256 bits of entropy, so
-the stored hash cannot be brute-forced, and verification stays cheap on every request.
+The token format, its hash and the checks of a new key are shared by every backend
+(:mod:`referral_api.store.keys`).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import hmac
 import json
-import re
 import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import sqlite_utils
 
-from referral_api.enums import ROLES
 from referral_api.store.interface import ApiKey, LogUnavailable
+from referral_api.store.keys import (
+    CACHE_MAX,
+    CACHE_TTL_SECONDS,
+    TOKEN_PREFIX,
+    api_key,
+    identify_token,
+    new_key,
+    secret_hash,
+)
 from referral_api.store.sqlite.db import LazyDatabase, write_transaction
 from referral_api.store.timestamps import utc_timestamp
-
-TOKEN_PREFIX = "rk_"  # noqa: S105 - a format prefix, not a secret
-CACHE_TTL_SECONDS = 5.0
-_CACHE_MAX = 1024
-_TOKEN_RE = re.compile(r"rk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
-
-
-def identify_token(token: str, row_of: Callable[[str], dict | None]
-                   ) -> tuple[ApiKey | None, str | None]:
-    """``(key, None)`` for a valid token, else ``(None, reason)``; ``row_of(key_id)`` reads
-    the stored ``api_keys`` row (any backend: the PostgreSQL key store uses this too)."""
-    if not isinstance(token, str):
-        return None, "malformed_key"
-    match = _TOKEN_RE.fullmatch(token)
-    if match is None:
-        return None, "malformed_key"
-    key_id, secret = match.groups()
-    row = row_of(key_id)
-    if row is None:
-        return None, "unknown_key"
-    if not hmac.compare_digest(_secret_hash(secret), row["secret_sha256"]):
-        return None, "wrong_secret"
-    if row["revoked_at"] is not None:
-        return None, "revoked_key"
-    return _api_key(row), None
-
-
-def _secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode("ascii")).hexdigest()
-
-
-def _api_key(row: dict) -> ApiKey:
-    return ApiKey(
-        key_id=row["key_id"],
-        label=row["label"],
-        roles=tuple(json.loads(row["roles_json"])),
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-    )
 
 
 class SQLiteKeyStore:
@@ -102,15 +65,7 @@ class SQLiteKeyStore:
 
     def create(self, roles: Sequence[str], label: str) -> tuple[ApiKey, str]:
         """Store a new key; return it with its plaintext token (shown once, never stored)."""
-        roles = tuple(dict.fromkeys(roles))  # de-duplicate, keep order
-        if not roles:
-            raise ValueError("a key needs at least one role")
-        unknown = [r for r in roles if r not in ROLES]
-        if unknown:
-            raise ValueError(f"unknown role(s) {unknown}; roles are {list(ROLES)}")
-        if not label or not label.strip():
-            raise ValueError("a key needs a label")
-        secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode("ascii")
+        roles, label, secret = new_key(roles, label)
         with self._unavailable_on_error("cannot be written"), write_transaction(db := self._db()):
             while True:
                 key_id = secrets.token_hex(6)
@@ -121,9 +76,9 @@ class SQLiteKeyStore:
                     break
             row = {
                 "key_id": key_id,
-                "label": label.strip(),
+                "label": label,
                 "roles_json": json.dumps(list(roles)),
-                "secret_sha256": _secret_hash(secret),
+                "secret_sha256": secret_hash(secret),
                 "created_at": utc_timestamp(),
                 "revoked_at": None,
             }
@@ -133,7 +88,7 @@ class SQLiteKeyStore:
                 ":created_at, :revoked_at)",
                 row,
             )
-        return _api_key(row), f"{TOKEN_PREFIX}{key_id}_{secret}"
+        return api_key(row), f"{TOKEN_PREFIX}{key_id}_{secret}"
 
     def _row(self, key_id: str) -> dict | None:
         now = time.monotonic()
@@ -148,7 +103,7 @@ class SQLiteKeyStore:
             return None
         row = dict(zip([d[0] for d in cursor.description], found, strict=True))
         with self._lock:
-            if len(self._cache) >= _CACHE_MAX:
+            if len(self._cache) >= CACHE_MAX:
                 self._cache.clear()
             self._cache[key_id] = (now, row)
         return row
@@ -185,7 +140,7 @@ class SQLiteKeyStore:
             raise LogUnavailable(f"the key store cannot be read: {type(exc).__name__}") from exc
         if row is None or row["revoked_at"] is not None:
             return None
-        return _api_key(row)
+        return api_key(row)
 
     def list_keys(self) -> list[ApiKey]:
         """Every key, oldest first, revoked ones included."""
@@ -194,7 +149,7 @@ class SQLiteKeyStore:
                 "SELECT * FROM api_keys ORDER BY created_at, key_id")
             keys = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
-        return [_api_key(dict(zip(keys, row, strict=True))) for row in rows]
+        return [api_key(dict(zip(keys, row, strict=True))) for row in rows]
 
     def revoke(self, key_id: str) -> bool:
         """Revoke a key; False when unknown or already revoked."""
