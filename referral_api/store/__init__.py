@@ -10,7 +10,7 @@ from __future__ import annotations
 from referral_api.config import Settings
 from referral_api.store.interface import Store
 from referral_api.store.sqlite import SQLiteStore
-from referral_api.store.sqlite.log import utc_now
+from referral_api.store.timestamps import utc_now
 
 __all__ = ["open_store", "query_timeout_ms"]
 

@@ -12,6 +12,24 @@ from typing import Any
 
 __all__ = ["access_entry", "chain_link", "decision_record", "feedback_item", "scenario_id"]
 
+# jti rows are kept this long after their token's exp, so a token still accepted within the
+# JWT library's clock leeway cannot be replayed once its row is purged.
+JTI_RETENTION_SECONDS = 600
+VERIFY_CHUNK = 1000
+
+# Stored columns, in table order.  The chain hash covers every one of them except `hash`.
+DECISION_COLUMNS = (
+    "seq", "decision_id", "created_at", "channel", "client", "ordering_clinician",
+    "patient_hash", "region", "appropriateness", "urgency", "scenario", "ruleset_version",
+    "ruleset_sha256", "engine_version", "latency_ms", "hook_instance", "order_ref",
+    "input_json", "output_json", "prev_hash", "hash",
+)  # fmt: skip
+FEEDBACK_COLUMNS = (
+    "seq", "decision_id", "outcome", "override_reason_json", "accepted_suggestions_json",
+    "outcome_timestamp", "received_at", "client", "prev_hash", "hash",
+)  # fmt: skip
+ACCESS_COLUMNS = ("seq", "at", "actor", "action", "target_json", "prev_hash", "hash")
+
 
 def scenario_id(record: Mapping[str, Any]) -> str | None:
     """The governing scenario's id of an engine output or decision record, or None.

@@ -52,3 +52,8 @@ def parse_instant(value: str | dt.datetime, *, end_of_day: bool = False) -> str:
         return utc_timestamp(moment)
     except OverflowError:
         raise ValueError("outside the years 1 to 9999") from None
+
+
+def utc_now() -> dt.datetime:
+    """The current time in UTC: the default clock of the log (tests inject their own)."""
+    return dt.datetime.now(dt.UTC)

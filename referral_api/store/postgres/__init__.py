@@ -19,8 +19,8 @@ from referral_api.store.postgres.db import connect, is_postgres_url, redact
 from referral_api.store.postgres.keys import PostgresKeyStore
 from referral_api.store.postgres.log import PostgresDecisionLog
 from referral_api.store.postgres.migrations import migrate
-from referral_api.store.sqlite.log import utc_now
 from referral_api.store.sqlite.writer import GroupCommitWriter
+from referral_api.store.timestamps import utc_now
 
 __all__ = ["PostgresDecisionLog", "PostgresKeyStore", "PostgresStore", "is_postgres_url"]
 

@@ -55,16 +55,18 @@ from referral_api.store.postgres import queries
 from referral_api.store.postgres.db import PING_TIMEOUT_S, LazyPool, redact
 from referral_api.store.postgres.verify import verify_chain
 from referral_api.store.query_args import normalize_filters
-from referral_api.store.records import access_entry, decision_record, feedback_item, scenario_id
-from referral_api.store.sqlite.log import (
+from referral_api.store.records import (
     ACCESS_COLUMNS,
     DECISION_COLUMNS,
     FEEDBACK_COLUMNS,
     JTI_RETENTION_SECONDS,
     VERIFY_CHUNK,
-    utc_now,
+    access_entry,
+    decision_record,
+    feedback_item,
+    scenario_id,
 )
-from referral_api.store.timestamps import utc_timestamp
+from referral_api.store.timestamps import utc_now, utc_timestamp
 
 T = TypeVar("T")
 

@@ -32,8 +32,7 @@ from referral_api.store.query_args import (
     encode_cursor,
     normalize_filters,
 )
-from referral_api.store.records import decision_record
-from referral_api.store.sqlite.log import DECISION_COLUMNS, FEEDBACK_COLUMNS
+from referral_api.store.records import DECISION_COLUMNS, FEEDBACK_COLUMNS, decision_record
 from referral_api.store.sqlite.queries import EXPORT_CHUNK, GROUP_EXPRESSIONS, MAX_SEQ, _merge
 
 __all__ = ["EXPORT_CHUNK", "export_chunk", "normalize_filters", "prepare_query",

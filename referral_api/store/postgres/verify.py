@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from referral_api.store.canonical import GENESIS_HASH, chain_hash
-from referral_api.store.sqlite.log import ACCESS_COLUMNS, DECISION_COLUMNS, FEEDBACK_COLUMNS
+from referral_api.store.records import ACCESS_COLUMNS, DECISION_COLUMNS, FEEDBACK_COLUMNS
 
 _CHAINS = {
     "decisions": DECISION_COLUMNS,

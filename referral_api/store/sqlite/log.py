@@ -42,7 +42,17 @@ from referral_api.store.interface import (
     UnknownDecision,
 )
 from referral_api.store.query_args import normalize_filters
-from referral_api.store.records import access_entry, decision_record, feedback_item, scenario_id
+from referral_api.store.records import (
+    ACCESS_COLUMNS,
+    DECISION_COLUMNS,
+    FEEDBACK_COLUMNS,
+    JTI_RETENTION_SECONDS,
+    VERIFY_CHUNK,
+    access_entry,
+    decision_record,
+    feedback_item,
+    scenario_id,
+)
 from referral_api.store.sqlite import queries
 from referral_api.store.sqlite.db import (
     DEFAULT_BUSY_TIMEOUT_MS,
@@ -51,40 +61,17 @@ from referral_api.store.sqlite.db import (
     write_transaction,
 )
 from referral_api.store.sqlite.writer import ProcessLock, lock_path_for
-from referral_api.store.timestamps import utc_timestamp
+from referral_api.store.timestamps import utc_now, utc_timestamp
 
 __all__ = ["SQLiteDecisionLog", "utc_now"]
 
 T = TypeVar("T")
-
-# jti rows are kept this long after their token's exp, so a token still accepted within the
-# JWT library's clock leeway cannot be replayed once its row is purged.
-JTI_RETENTION_SECONDS = 600
-VERIFY_CHUNK = 1000
-
-# Stored columns, in table order.  The chain hash covers every one of them except `hash`.
-DECISION_COLUMNS = (
-    "seq", "decision_id", "created_at", "channel", "client", "ordering_clinician",
-    "patient_hash", "region", "appropriateness", "urgency", "scenario", "ruleset_version",
-    "ruleset_sha256", "engine_version", "latency_ms", "hook_instance", "order_ref",
-    "input_json", "output_json", "prev_hash", "hash",
-)  # fmt: skip
-FEEDBACK_COLUMNS = (
-    "seq", "decision_id", "outcome", "override_reason_json", "accepted_suggestions_json",
-    "outcome_timestamp", "received_at", "client", "prev_hash", "hash",
-)  # fmt: skip
-ACCESS_COLUMNS = ("seq", "at", "actor", "action", "target_json", "prev_hash", "hash")
 
 _CHAINS = {
     "decisions": DECISION_COLUMNS,
     "feedback": FEEDBACK_COLUMNS,
     "access_log": ACCESS_COLUMNS,
 }
-
-
-def utc_now() -> dt.datetime:
-    """The current time in UTC: the default clock of the log (tests inject their own)."""
-    return dt.datetime.now(dt.UTC)
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
