@@ -26,14 +26,17 @@ from psycopg.rows import dict_row
 from referral_api.enums import FEEDBACK_OUTCOMES
 from referral_api.store.interface import EQUALITY_FILTERS
 from referral_api.store.query_args import (
+    EXPORT_CHUNK,
+    MAX_SEQ,
     check_group_by,
     check_limit,
     decode_cursor,
     encode_cursor,
+    merge_stats,
     normalize_filters,
 )
 from referral_api.store.records import DECISION_COLUMNS, FEEDBACK_COLUMNS, decision_record
-from referral_api.store.sqlite.queries import EXPORT_CHUNK, GROUP_EXPRESSIONS, MAX_SEQ, _merge
+from referral_api.store.sqlite.queries import GROUP_EXPRESSIONS
 
 __all__ = ["EXPORT_CHUNK", "export_chunk", "normalize_filters", "prepare_query",
            "prepare_stats", "query", "stats"]
@@ -219,4 +222,4 @@ def stats(conn: psycopg.Connection, prepared: PreparedStats) -> dict:
     fb_sql = f"SELECT {group}, count(*) FROM {source} GROUP BY {group}"  # noqa: S608
     for row in conn.execute(fb_sql, params):
         with_feedback[tuple(row[: len(columns)]), row[-2]] += row[-1]
-    return _merge(fields, counts, with_feedback, feedback_filter)
+    return merge_stats(fields, counts, with_feedback, feedback_filter)

@@ -41,7 +41,7 @@ from referral_api.store.interface import (
     StoreHealth,
     UnknownDecision,
 )
-from referral_api.store.query_args import normalize_filters
+from referral_api.store.query_args import MAX_SEQ, normalize_filters
 from referral_api.store.records import (
     ACCESS_COLUMNS,
     DECISION_COLUMNS,
@@ -470,7 +470,7 @@ class SQLiteDecisionLog:
             rows = _dicts(
                 conn.execute(
                     "SELECT * FROM access_log WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-                    [before_seq if before_seq is not None else queries.MAX_SEQ, limit],
+                    [before_seq if before_seq is not None else MAX_SEQ, limit],
                 )
             )
             return [access_entry(r) for r in rows]

@@ -27,19 +27,19 @@ from typing import Any, TypeVar
 from referral_api.enums import FEEDBACK_OUTCOMES
 from referral_api.store.interface import EQUALITY_FILTERS
 from referral_api.store.query_args import (
+    EXPORT_CHUNK,
+    MAX_SEQ,
     check_group_by,
     check_limit,
     decode_cursor,
     encode_cursor,
+    merge_stats,
     normalize_filters,
 )
 from referral_api.store.records import decision_record
 
 T = TypeVar("T")
 
-EXPORT_CHUNK = 500
-#: The largest seq SQLite can hold: the open upper end of a seq range.
-MAX_SEQ = 2**63 - 1
 
 # The latest feedback outcome of decision `d` is kept in feedback_latest (migration 0002,
 # maintained by append_feedback); one rowid seek per decision, no scan of its feedback.
@@ -262,11 +262,6 @@ def _stats_where(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-def _sort_key(key: tuple) -> tuple:
-    # SQL order: NULL first, then the (text) values.
-    return tuple((value is not None, value or "") for value in key)
-
-
 def stats(
     conn: sqlite3.Connection, filters: Mapping[str, Any] | None, group_by: Sequence[str]
 ) -> dict:
@@ -316,53 +311,7 @@ def stats(
         for row in conn.execute(fb_sql, params):
             key = tuple(row[: len(columns)])
             with_feedback[key, row[-2]] += row[-1]
-        return _merge(fields, counts, with_feedback, feedback_filter)
+        return merge_stats(fields, counts, with_feedback, feedback_filter)
 
     return _read(conn, compute)
 
-
-def _merge(
-    fields: list[str],
-    counts: Counter[tuple],
-    with_feedback: Counter[tuple],
-    feedback_filter: str | None,
-) -> dict:
-    """Groups from decision counts per key and feedback counts per (key, latest outcome).
-
-    Every key with feedback is also a key of ``counts`` (same filters, same snapshot), except
-    under a feedback outcome filter, where ``counts`` is not read at all.
-    """
-    accepted = {key: n for (key, outcome), n in with_feedback.items() if outcome == "accepted"}
-    overridden = {key: n for (key, outcome), n in with_feedback.items() if outcome != "accepted"}
-    at = fields.index("feedback") if "feedback" in fields else None
-    rows: list[tuple[tuple, int, float | None]] = []  # (group values, count, override rate)
-    if feedback_filter in FEEDBACK_OUTCOMES:
-        chosen, fixed_rate = ((overridden, 1.0) if feedback_filter == "overridden"
-                              else (accepted, 0.0))
-        for key, n in chosen.items():
-            values = key if at is None else (*key[:at], feedback_filter, *key[at:])
-            rows.append((values, n, fixed_rate))
-    else:
-        for key, n in counts.items():
-            yes, no = overridden.get(key, 0), accepted.get(key, 0)
-            if feedback_filter == "none" or at is not None:
-                split: list[tuple[str, int, float | None]] = [("none", n - yes - no, None)]
-                if feedback_filter is None:
-                    split += [("accepted", no, 0.0), ("overridden", yes, 1.0)]
-                for outcome, m, rate in split:
-                    if m > 0:
-                        values = key if at is None else (*key[:at], outcome, *key[at:])
-                        rows.append((values, m, rate))
-            elif n > 0:
-                rows.append((key, n, yes / (yes + no) if yes + no else None))
-    if any(None in row[0] for row in rows):
-        rows.sort(key=lambda row: _sort_key(row[0]))
-    else:
-        rows.sort()  # group values are unique: plain tuple order, C comparisons only
-    groups = []
-    for values, n, rate in rows:
-        group: dict[str, Any] = dict(zip(fields, values, strict=True))
-        group["count"] = n
-        group["override_rate"] = rate
-        groups.append(group)
-    return {"total": sum(row[1] for row in rows), "groups": groups}
