@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test typecheck lint bench bench-audit install init-db clean help
+.PHONY: browser-deps run test typecheck lint bench bench-audit install init-db clean help
 
 help:
 	@echo "make run    - set up .venv and db/, then serve on $(HOST):$(PORT)"
@@ -35,7 +35,13 @@ run: init-db
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP)
+# Chromium and axe-core for the browser tests (idempotent). Outside CI a machine that cannot
+# install them (no root, no npm) still runs everything else: the browser tests then skip and
+# say what is missing; under CI=true a missing tool fails the run.
+browser-deps:
+	bash scripts/install-chromium.sh || [ "$${CI:-}" != "true" ]
+
+test: $(STAMP) browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/referral-api rules check
